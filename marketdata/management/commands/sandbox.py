@@ -1,0 +1,74 @@
+"""``manage.py sandbox``: run the built-in Alpaca-compatible sandbox on loopback."""
+
+import asyncio
+import logging
+import signal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from marketdata.sandbox.calendar import CALENDARS
+from marketdata.sandbox.faults import FaultConfig
+from marketdata.sandbox.server import SandboxConfig, serve
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Run the Alpaca-compatible sandbox (Broker API, events, market data) on loopback."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=settings.SANDBOX_HOST)
+        parser.add_argument("--port", type=int, default=settings.SANDBOX_PORT)
+        parser.add_argument("--accounts", type=int, default=settings.SANDBOX_ACCOUNTS)
+        parser.add_argument("--symbols", type=int, default=settings.SANDBOX_SYMBOLS)
+        parser.add_argument(
+            "--quotes-per-second", type=float, default=settings.SANDBOX_QUOTES_PER_SECOND
+        )
+        parser.add_argument("--seed", type=int, default=settings.SANDBOX_SEED)
+        parser.add_argument(
+            "--calendar",
+            choices=sorted(CALENDARS),
+            default="always_open",
+            help="always_open (default): stocks trade at any hour; nyse: real exchange sessions",
+        )
+        parser.add_argument("--orders-per-minute", type=float, default=6.0)
+        parser.add_argument("--iex-symbol-limit", type=int, default=30)
+        parser.add_argument("--stream-connection-limit", type=int, default=1)
+        parser.add_argument("--rate-limited", type=float, default=0.0, help="share of REST answered 429")
+        parser.add_argument("--server-error", type=float, default=0.0, help="share answered 500")
+        parser.add_argument("--slow", type=float, default=0.0, help="share answered slowly")
+        parser.add_argument("--slow-seconds", type=float, default=3.0)
+
+    def handle(self, *args: object, **options: object) -> None:
+        config = SandboxConfig(
+            host=options["host"],
+            port=options["port"],
+            accounts=options["accounts"],
+            symbols=options["symbols"],
+            quotes_per_second=options["quotes_per_second"],
+            seed=options["seed"],
+            calendar=options["calendar"],
+            api_key=settings.SANDBOX_API_KEY,
+            secret_key=settings.SANDBOX_SECRET_KEY,
+            iex_symbol_limit=options["iex_symbol_limit"],
+            stream_connection_limit=options["stream_connection_limit"],
+            orders_per_minute=options["orders_per_minute"],
+            faults=FaultConfig(
+                rate_limited=options["rate_limited"],
+                server_error=options["server_error"],
+                slow=options["slow"],
+                slow_seconds=options["slow_seconds"],
+            ),
+        )
+        asyncio.run(self._serve(config))
+
+    async def _serve(self, config: SandboxConfig) -> None:
+        task = asyncio.create_task(serve(config))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            logger.info("sandbox stopped")

@@ -1,0 +1,183 @@
+"""Trading calendars for the sandbox: always open (the default) or the NYSE's real sessions.
+
+Always-open lets the demo and the tests live at any hour and on weekends; the NYSE calendar
+(``--calendar nyse``) reproduces regular hours, weekends, holidays and early closes so the clock
+endpoint and intraday history behave as they do against Alpaca. Crypto always trades 24/7.
+A trading day is named by its date in New York, as Alpaca's daily bars and history are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@dataclass(frozen=True)
+class Session:
+    """One trading day: its New York date and its open and close as aware datetimes."""
+
+    day: date
+    open: datetime
+    close: datetime
+
+
+def _easter(year: int) -> date:
+    """Gregorian Easter Sunday (anonymous Gregorian algorithm); Good Friday is two days before."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = b // 4, b % 4
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = c // 4, c % 4
+    m = (32 + 2 * e + 2 * i - h - k) % 7
+    n = (a + 11 * h + 22 * m) // 451
+    month, day = divmod(h + m - 7 * n + 114, 31)
+    return date(year, month, day + 1)
+
+
+def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
+    first = date(year, month, 1)
+    return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
+
+
+def _last_weekday(year: int, month: int, weekday: int) -> date:
+    nxt = date(year + month // 12, month % 12 + 1, 1)
+    last = nxt - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() - weekday) % 7)
+
+
+def _observed(day: date) -> date:
+    """Saturday holidays are observed on Friday, Sunday holidays on Monday."""
+    if day.weekday() == 5:
+        return day - timedelta(days=1)
+    if day.weekday() == 6:
+        return day + timedelta(days=1)
+    return day
+
+
+@cache
+def nyse_holidays(year: int) -> frozenset[date]:
+    """The NYSE's full-day closures for a year (rules in force since 2022)."""
+    days = {
+        _nth_weekday(year, 1, 0, 3),  # Martin Luther King Jr. Day
+        _nth_weekday(year, 2, 0, 3),  # Washington's Birthday
+        _easter(year) - timedelta(days=2),  # Good Friday
+        _last_weekday(year, 5, 0),  # Memorial Day
+        _observed(date(year, 6, 19)),  # Juneteenth
+        _observed(date(year, 7, 4)),
+        _nth_weekday(year, 9, 0, 1),  # Labor Day
+        _nth_weekday(year, 11, 3, 4),  # Thanksgiving
+        _observed(date(year, 12, 25)),
+    }
+    new_year = date(year, 1, 1)
+    if new_year.weekday() != 5:  # a Saturday New Year's Day is not observed on the Friday before
+        days.add(_observed(new_year))
+    return frozenset(days)
+
+
+@cache
+def nyse_early_closes(year: int) -> frozenset[date]:
+    """Days the NYSE closes at 13:00: July 3, the day after Thanksgiving, Christmas Eve."""
+    candidates = {
+        date(year, 7, 3),
+        _nth_weekday(year, 11, 3, 4) + timedelta(days=1),
+        date(year, 12, 24),
+    }
+    return frozenset(d for d in candidates if d.weekday() < 5 and d not in nyse_holidays(year))
+
+
+class Calendar:
+    """Base calendar: every day is a 24-hour session starting at midnight in New York."""
+
+    name = "always_open"
+
+    def is_trading_day(self, day: date) -> bool:
+        return True
+
+    def session(self, day: date) -> Session | None:
+        if not self.is_trading_day(day):
+            return None
+        start = datetime.combine(day, time(0), NEW_YORK)
+        return Session(day, start, datetime.combine(day + timedelta(days=1), time(0), NEW_YORK))
+
+    def sessions(self, first: date, last: date) -> list[Session]:
+        """Sessions whose day lies in [first, last], oldest first."""
+        out: list[Session] = []
+        day = first
+        while day <= last:
+            session = self.session(day)
+            if session is not None:
+                out.append(session)
+            day += timedelta(days=1)
+        return out
+
+    def session_at(self, moment: datetime) -> Session | None:
+        """The session open at ``moment``, if any."""
+        session = self.session(moment.astimezone(NEW_YORK).date())
+        if session is not None and session.open <= moment < session.close:
+            return session
+        return None
+
+    def is_open(self, moment: datetime) -> bool:
+        return self.session_at(moment) is not None
+
+    def current_or_previous(self, moment: datetime) -> Session:
+        """The session open at ``moment`` or else the last one that has opened before it."""
+        day = moment.astimezone(NEW_YORK).date()
+        while True:
+            session = self.session(day)
+            if session is not None and session.open <= moment:
+                return session
+            day -= timedelta(days=1)
+
+    def previous(self, session: Session) -> Session:
+        day = session.day - timedelta(days=1)
+        while (prior := self.session(day)) is None:
+            day -= timedelta(days=1)
+        return prior
+
+    def next_open(self, moment: datetime) -> datetime:
+        day = moment.astimezone(NEW_YORK).date()
+        while True:
+            session = self.session(day)
+            if session is not None and session.open > moment:
+                return session.open
+            day += timedelta(days=1)
+
+    def next_close(self, moment: datetime) -> datetime:
+        day = moment.astimezone(NEW_YORK).date()
+        while True:
+            session = self.session(day)
+            if session is not None and session.close > moment:
+                return session.close
+            day += timedelta(days=1)
+
+
+class AlwaysOpen(Calendar):
+    """Trades around the clock, every day: crypto always, stocks in the sandbox by default."""
+
+
+class NyseCalendar(Calendar):
+    """Regular NYSE hours, 09:30–16:00 New York time, with holidays and early closes."""
+
+    name = "nyse"
+
+    def is_trading_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in nyse_holidays(day.year)
+
+    def session(self, day: date) -> Session | None:
+        if not self.is_trading_day(day):
+            return None
+        close = time(13) if day in nyse_early_closes(day.year) else time(16)
+        return Session(
+            day,
+            datetime.combine(day, time(9, 30), NEW_YORK),
+            datetime.combine(day, close, NEW_YORK),
+        )
+
+
+CALENDARS: dict[str, type[Calendar]] = {"always_open": AlwaysOpen, "nyse": NyseCalendar}

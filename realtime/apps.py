@@ -1,0 +1,8 @@
+"""Realtime app: WebSocket consumers that push live portfolio values."""
+
+from django.apps import AppConfig
+
+
+class RealtimeConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "realtime"

@@ -1,0 +1,3 @@
+"""WebSocket URL routes, mounted by clera.asgi."""
+
+websocket_urlpatterns: list = []
