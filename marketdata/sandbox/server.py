@@ -86,8 +86,13 @@ class Sandbox:
         app.add_routes(data_api.routes(self))
         app.add_routes(self.events.routes(self))
         app.add_routes(self.streams.routes())
+        # Shutdown runs before aiohttp cancels open handlers: end event streams cleanly there.
+        app.on_shutdown.append(self._end_event_streams)
         app.cleanup_ctx.append(self._background)
         return app
+
+    async def _end_event_streams(self, app: web.Application) -> None:
+        await self.events.close_all()
 
     async def _background(self, app: web.Application) -> AsyncIterator[None]:
         tasks = [
@@ -97,7 +102,6 @@ class Sandbox:
         ]
         yield
         await self.streams.close_all()
-        await self.events.close_all()
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -88,7 +88,10 @@ def check_valuation(world: World) -> None:
                 short += value
         assert world.equity(account) == account.cash + long + short
         prev_close = account.cash + sum(
-            (h.qty * market.prev_close(s) * h.asset.multiplier for s, h in account.holdings.items()),
+            (
+                h.qty * market.prev_close(s) * h.asset.multiplier
+                for s, h in account.holdings.items()
+            ),
             Decimal(0),
         )
         assert account.last_equity == prev_close, "no generated activity after the last close"
@@ -165,8 +168,9 @@ def test_live_fill_keeps_the_invariants() -> None:
 def test_history_ends_at_current_equity(shape: str) -> None:
     world = make_world(9)
     account = next(a for a in world.accounts.values() if a.shape == shape)
-    days = [s.open for s in world.market.stock_calendar.sessions(
-        account.created_at.date(), NOW.date())]
+    days = [
+        s.open for s in world.market.stock_calendar.sessions(account.created_at.date(), NOW.date())
+    ]
     series = world.equity_at(account, [*days, NOW], daily=True)
     assert series[-1] == world.equity(account)
     assert all(value >= 0 for value in series)

@@ -1,0 +1,390 @@
+"""What the broker gateway returns: frozen, typed records with exact ``Decimal`` money.
+
+Each record is built from Alpaca's raw JSON (``from_wire``), never from alpaca-py's models:
+several of those parse money into ``float`` (activities, order requests), and a new enum value
+from Alpaca would fail their validation outright. Strings become ``Decimal`` directly; the few
+JSON numbers Alpaca sends (portfolio history) go through their shortest ``repr``, which is
+exactly the text on the wire. A missing or mistyped field raises ``KeyError``/``ValueError``,
+which the gateway reports as :class:`~marketdata.errors.BrokerUnavailable`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import TypeAdapter
+
+NEW_YORK = ZoneInfo("America/New_York")
+_MOMENT = TypeAdapter(datetime)
+_DAY = TypeAdapter(date)
+
+Wire = dict[str, Any]
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def _decimal(value: object) -> Decimal:
+    """An exact Decimal from a JSON string, or a JSON number via its shortest repr."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"expected a number, got {type(value).__name__}")
+    number = Decimal(str(value))
+    if not number.is_finite():
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def _optional_decimal(value: object) -> Decimal | None:
+    return None if value is None else _decimal(value)
+
+
+def _moment(value: object) -> datetime:
+    """An aware UTC datetime (RFC 3339 as Alpaca sends it; naive is UTC, as the SDK assumes)."""
+    moment = _MOMENT.validate_python(value)
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _optional_moment(value: object) -> datetime | None:
+    return None if value is None else _moment(value)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """An account's trading balances (Alpaca's TradeAccount) at the moment of the call."""
+
+    id: str
+    account_number: str
+    status: str
+    currency: str
+    cash: Decimal
+    equity: Decimal
+    last_equity: Decimal
+    long_market_value: Decimal
+    short_market_value: Decimal
+    buying_power: Decimal
+    created_at: datetime | None
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> AccountSnapshot:
+        return cls(
+            id=_text(wire["id"]),
+            account_number=_text(wire["account_number"]),
+            status=_text(wire["status"]),
+            currency=_optional_text(wire.get("currency")) or "USD",  # Alpaca's documented default
+            cash=_decimal(wire["cash"]),
+            equity=_decimal(wire["equity"]),
+            last_equity=_decimal(wire["last_equity"]),
+            long_market_value=_decimal(wire["long_market_value"]),
+            short_market_value=_decimal(wire["short_market_value"]),
+            buying_power=_decimal(wire["buying_power"]),
+            created_at=_optional_moment(wire.get("created_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One open holding: ``qty`` as Alpaca reports it, ``side`` long|short; prices may be null."""
+
+    account_id: str
+    asset_id: str
+    symbol: str
+    asset_class: str
+    exchange: str
+    side: str
+    qty: Decimal
+    avg_entry_price: Decimal
+    cost_basis: Decimal
+    market_value: Decimal | None
+    current_price: Decimal | None
+    lastday_price: Decimal | None
+    unrealized_pl: Decimal | None
+    unrealized_plpc: Decimal | None
+    unrealized_intraday_pl: Decimal | None
+    change_today: Decimal | None
+    qty_available: Decimal | None
+
+    @classmethod
+    def from_wire(cls, wire: Wire, account_id: str) -> Position:
+        return cls(
+            account_id=account_id,
+            asset_id=_text(wire["asset_id"]),
+            symbol=_text(wire["symbol"]),
+            asset_class=_text(wire["asset_class"]),
+            exchange=_text(wire["exchange"]),
+            side=_text(wire["side"]),
+            qty=_decimal(wire["qty"]),
+            avg_entry_price=_decimal(wire["avg_entry_price"]),
+            cost_basis=_decimal(wire["cost_basis"]),
+            market_value=_optional_decimal(wire.get("market_value")),
+            current_price=_optional_decimal(wire.get("current_price")),
+            lastday_price=_optional_decimal(wire.get("lastday_price")),
+            unrealized_pl=_optional_decimal(wire.get("unrealized_pl")),
+            unrealized_plpc=_optional_decimal(wire.get("unrealized_plpc")),
+            unrealized_intraday_pl=_optional_decimal(wire.get("unrealized_intraday_pl")),
+            change_today=_optional_decimal(wire.get("change_today")),
+            qty_available=_optional_decimal(wire.get("qty_available")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AllPositions:
+    """Every account's positions from one bulk call, keyed by account id."""
+
+    as_of: datetime
+    positions: dict[str, tuple[Position, ...]]
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> AllPositions:
+        return cls(
+            as_of=_moment(wire["as_of"]),
+            positions={
+                _text(account_id): tuple(Position.from_wire(item, account_id) for item in items)
+                for account_id, items in wire["positions"].items()
+            },
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """A tradable (or formerly tradable) instrument; Alpaca carries no sector or industry."""
+
+    id: str
+    symbol: str
+    name: str | None
+    asset_class: str
+    exchange: str
+    status: str
+    tradable: bool
+    fractionable: bool
+    shortable: bool
+    marginable: bool
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> Asset:
+        return cls(
+            id=_text(wire["id"]),
+            symbol=_text(wire["symbol"]),
+            name=_optional_text(wire.get("name")),
+            asset_class=_text(wire["class"]),
+            exchange=_text(wire["exchange"]),
+            status=_text(wire["status"]),
+            tradable=_flag(wire["tradable"]),
+            fractionable=_flag(wire["fractionable"]),
+            shortable=_flag(wire["shortable"]),
+            marginable=_flag(wire["marginable"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as the broker last reported it."""
+
+    id: str
+    client_order_id: str
+    symbol: str | None
+    side: str | None
+    type: str | None
+    status: str
+    time_in_force: str
+    qty: Decimal | None
+    notional: Decimal | None
+    filled_qty: Decimal
+    filled_avg_price: Decimal | None
+    limit_price: Decimal | None
+    created_at: datetime
+    submitted_at: datetime
+    filled_at: datetime | None
+    canceled_at: datetime | None
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> Order:
+        return cls(
+            id=_text(wire["id"]),
+            client_order_id=_text(wire["client_order_id"]),
+            symbol=_optional_text(wire.get("symbol")),
+            side=_optional_text(wire.get("side")),
+            type=_optional_text(wire.get("type") or wire.get("order_type")),
+            status=_text(wire["status"]),
+            time_in_force=_text(wire["time_in_force"]),
+            qty=_optional_decimal(wire.get("qty")),
+            notional=_optional_decimal(wire.get("notional")),
+            filled_qty=_decimal(wire["filled_qty"]),
+            filled_avg_price=_optional_decimal(wire.get("filled_avg_price")),
+            limit_price=_optional_decimal(wire.get("limit_price")),
+            created_at=_moment(wire["created_at"]),
+            submitted_at=_moment(wire["submitted_at"]),
+            filled_at=_optional_moment(wire.get("filled_at")),
+            canceled_at=_optional_moment(wire.get("canceled_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """One ledger entry: a fill (``at`` set, trade fields) or a cash activity (CSD, DIV, FEE...).
+
+    ``date`` is the trading day in New York; Alpaca sends only a date for non-trade activities
+    and only a timestamp for fills, so ``at`` is None when it sent none.
+    """
+
+    id: str
+    account_id: str
+    activity_type: str
+    date: date
+    at: datetime | None
+    net_amount: Decimal | None
+    symbol: str | None
+    side: str | None
+    qty: Decimal | None
+    price: Decimal | None
+    description: str
+    order_id: str | None
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> Activity:
+        at = _optional_moment(wire.get("transaction_time") or wire.get("created_at"))
+        day = wire.get("date")
+        if day is None and at is None:
+            raise KeyError("date")
+        return cls(
+            id=_text(wire["id"]),
+            account_id=_text(wire["account_id"]),
+            activity_type=_text(wire["activity_type"]),
+            date=_DAY.validate_python(day) if day is not None else at.astimezone(NEW_YORK).date(),
+            at=at,
+            net_amount=_optional_decimal(wire.get("net_amount")),
+            symbol=_optional_text(wire.get("symbol")),
+            side=_optional_text(wire.get("side")),
+            qty=_optional_decimal(wire.get("qty")),
+            price=_optional_decimal(wire.get("price")),
+            description=_optional_text(wire.get("description")) or "",
+            order_id=_optional_text(wire.get("order_id")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Money moving between a bank relationship and the account; ``amount`` is positive."""
+
+    id: str
+    account_id: str
+    relationship_id: str | None
+    amount: Decimal
+    direction: str
+    status: str
+    type: str
+    created_at: datetime
+    updated_at: datetime | None
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> Transfer:
+        return cls(
+            id=_text(wire["id"]),
+            account_id=_text(wire["account_id"]),
+            relationship_id=_optional_text(wire.get("relationship_id")),
+            amount=_decimal(wire["amount"]),
+            direction=_text(wire["direction"]),
+            status=_text(wire["status"]),
+            type=_text(wire["type"]),
+            created_at=_moment(wire["created_at"]),
+            updated_at=_optional_moment(wire.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AchRelationship:
+    """A linked bank account (its numbers are deliberately not kept)."""
+
+    id: str
+    account_id: str
+    status: str
+    nickname: str | None
+    account_owner_name: str
+    bank_account_type: str
+    created_at: datetime
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> AchRelationship:
+        return cls(
+            id=_text(wire["id"]),
+            account_id=_text(wire["account_id"]),
+            status=_text(wire["status"]),
+            nickname=_optional_text(wire.get("nickname")),
+            account_owner_name=_text(wire["account_owner_name"]),
+            bank_account_type=_text(wire["bank_account_type"]),
+            created_at=_moment(wire["created_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioHistory:
+    """Equity over time; every series lines up with ``timestamps``.
+
+    ``profit_loss_pct`` is Alpaca's simple return (equity / base_value - 1), not adjusted for
+    deposits or withdrawals; ``cashflow`` (activity type -> amounts) is what adjusting needs.
+    """
+
+    timestamps: tuple[datetime, ...]
+    equity: tuple[Decimal | None, ...]
+    profit_loss: tuple[Decimal | None, ...]
+    profit_loss_pct: tuple[Decimal | None, ...]
+    base_value: Decimal | None
+    timeframe: str
+    cashflow: dict[str, tuple[Decimal, ...]]
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> PortfolioHistory:
+        timestamps = tuple(datetime.fromtimestamp(int(t), UTC) for t in wire["timestamp"])
+        series = {
+            name: tuple(_optional_decimal(value) for value in wire[name])
+            for name in ("equity", "profit_loss", "profit_loss_pct")
+        }
+        cashflow = {
+            _text(kind): tuple(_decimal(value) for value in amounts)
+            for kind, amounts in (wire.get("cashflow") or {}).items()
+        }
+        lengths = {len(values) for values in (*series.values(), *cashflow.values())}
+        if lengths - {len(timestamps)}:
+            raise ValueError("portfolio history series differ in length from its timestamps")
+        return cls(
+            timestamps=timestamps,
+            base_value=_optional_decimal(wire.get("base_value")),
+            timeframe=_text(wire["timeframe"]),
+            cashflow=cashflow,
+            **series,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """The market clock as the broker sees it."""
+
+    timestamp: datetime
+    is_open: bool
+    next_open: datetime
+    next_close: datetime
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> Clock:
+        return cls(
+            timestamp=_moment(wire["timestamp"]),
+            is_open=_flag(wire["is_open"]),
+            next_open=_moment(wire["next_open"]),
+            next_close=_moment(wire["next_close"]),
+        )
