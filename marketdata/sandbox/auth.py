@@ -19,11 +19,11 @@ class Credentials:
         self.secret = secret
 
     def matches(self, key: str | None, secret: str | None) -> bool:
-        return (
-            key is not None
-            and secret is not None
-            and hmac.compare_digest(key, self.key)
-            and hmac.compare_digest(secret, self.secret)
+        if key is None or secret is None:
+            return False
+        # Bytes, because compare_digest refuses non-ASCII str and a bad key must not raise.
+        return hmac.compare_digest(key.encode(), self.key.encode()) and hmac.compare_digest(
+            secret.encode(), self.secret.encode()
         )
 
     def request_ok(self, request: web.Request) -> bool:

@@ -337,7 +337,18 @@ class BrokerApi:
         account = self.account(request)
         long_value, short_value = self.world.long_short(account)
         previous_close = self.world.previous_close_time()
-        return respond(wire.trade_account(account, long_value, short_value, previous_close))
+        exchange = self.sandbox.exchange
+        return respond(
+            wire.trade_account(
+                account,
+                long_value,
+                short_value,
+                previous_close,
+                buying_power=exchange.buying_power(account),
+                cash_buying_power=exchange.buying_power(account, marginable=False),
+                withdrawable=exchange.withdrawable(account),
+            )
+        )
 
     async def history(self, request: web.Request) -> web.Response:
         account = self.account(request)

@@ -9,7 +9,7 @@ A trading day is named by its date in New York, as Alpaca's daily bars and histo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,11 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 @dataclass(frozen=True)
 class Session:
-    """One trading day: its New York date and its open and close as aware datetimes."""
+    """One trading day: its New York date and its open and close in UTC.
+
+    UTC, so that arithmetic on them is absolute time: Python adds and subtracts aware
+    datetimes of one zone in wall-clock time, which is wrong across a DST change.
+    """
 
     day: date
     open: datetime
@@ -90,6 +94,10 @@ def nyse_early_closes(year: int) -> frozenset[date]:
     return frozenset(d for d in candidates if d.weekday() < 5 and d not in nyse_holidays(year))
 
 
+def _utc(day: date, at: time) -> datetime:
+    return datetime.combine(day, at, NEW_YORK).astimezone(UTC)
+
+
 class Calendar:
     """Base calendar: every day is a 24-hour session starting at midnight in New York."""
 
@@ -101,8 +109,7 @@ class Calendar:
     def session(self, day: date) -> Session | None:
         if not self.is_trading_day(day):
             return None
-        start = datetime.combine(day, time(0), NEW_YORK)
-        return Session(day, start, datetime.combine(day + timedelta(days=1), time(0), NEW_YORK))
+        return Session(day, _utc(day, time(0)), _utc(day + timedelta(days=1), time(0)))
 
     def sessions(self, first: date, last: date) -> list[Session]:
         """Sessions whose day lies in [first, last], oldest first."""
@@ -173,11 +180,7 @@ class NyseCalendar(Calendar):
         if not self.is_trading_day(day):
             return None
         close = time(13) if day in nyse_early_closes(day.year) else time(16)
-        return Session(
-            day,
-            datetime.combine(day, time(9, 30), NEW_YORK),
-            datetime.combine(day, close, NEW_YORK),
-        )
+        return Session(day, _utc(day, time(9, 30)), _utc(day, close))
 
 
 CALENDARS: dict[str, type[Calendar]] = {"always_open": AlwaysOpen, "nyse": NyseCalendar}

@@ -263,7 +263,8 @@ class BarsQuery:
             raise BadParameter("invalid end: it is before start")
         # Nothing exists before the generated history or after now; clamping also keeps
         # extreme dates (year 1, year 9999) away from date arithmetic and session loops.
-        start = max(start, market.started_at - HISTORY)
+        first_day = (market.started_at - HISTORY).astimezone(NEW_YORK).date()
+        start = max(start, datetime.combine(first_day, time(0), NEW_YORK))
         end = min(end, now)
         try:
             limit = int(query.get("limit", DEFAULT_LIMIT))

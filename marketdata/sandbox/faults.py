@@ -73,7 +73,10 @@ class Faults:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Apply the REST knobs to Alpaca's own paths (never to control paths or websockets)."""
-        if request.path.startswith("/_sandbox") or request.headers.get("Upgrade", "").lower() == "websocket":
+        if (
+            request.path.startswith("/_sandbox")
+            or request.headers.get("Upgrade", "").lower() == "websocket"
+        ):
             return await handler(request)
         fault = self.draw()
         if fault == "rate_limited":
@@ -83,7 +86,9 @@ class Faults:
                 headers={"Retry-After": str(self.config.retry_after)},
             )
         if fault == "server_error":
-            return web.json_response({"code": 50010000, "message": "internal server error"}, status=500)
+            return web.json_response(
+                {"code": 50010000, "message": "internal server error"}, status=500
+            )
         if fault == "slow":
             await asyncio.sleep(self.config.slow_seconds)
         return await handler(request)

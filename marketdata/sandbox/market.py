@@ -27,6 +27,8 @@ from .calendar import AlwaysOpen, Calendar, Session
 from .universe import Instrument, load_universe
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
+#: Past sessions' minute paths kept in memory (each up to 1,440 floats); the rest regenerate.
+PATH_CACHE_SIZE = 512
 HISTORY_YEARS = 6
 
 #: Annualised volatility by category: what makes a bond fund calmer than a crypto coin.
@@ -205,7 +207,9 @@ def _options(by_symbol: dict[str, Asset], seed: int) -> list[Asset]:
         expiry = date(date.today().year + years, 12, 18)
         strike = (spot.reference_price * Decimal(str(moneyness))).quantize(Decimal("5"))
         symbol = f"{underlying}{expiry:%y%m%d}C{int(strike * 1000):08d}"
-        premium = max(Decimal("0.50"), (spot.reference_price * Decimal("0.08")).quantize(Decimal("0.01")))
+        premium = max(
+            Decimal("0.50"), (spot.reference_price * Decimal("0.08")).quantize(Decimal("0.01"))
+        )
         out.append(
             Asset(
                 id=_asset_id(seed, symbol),
@@ -277,6 +281,7 @@ class LiveState:
     walk: float = 0.0  # the unquantised mid the walk continues from
     updated_at: datetime | None = None
     minutes: dict[int, list[int]] = field(default_factory=dict)  # minute of session → o,h,l,c,v
+    minute_keys: list[int] = field(default_factory=list)  # sorted keys of ``minutes``
 
 
 class Market:
@@ -404,7 +409,7 @@ class Market:
             for i in range(1, minutes + 1)
         ]
         self._paths[key] = path
-        if len(self._paths) > 4096:
+        if len(self._paths) > PATH_CACHE_SIZE:
             self._paths.popitem(last=False)
         return path
 
@@ -416,10 +421,12 @@ class Market:
         if session.day >= self.session_day[symbol]:
             live = self.live[symbol]
             minute = int((moment - session.open).total_seconds() // 60)
-            if minute >= max(live.minutes):
+            if minute >= live.minute_keys[-1]:
                 return asset.to_decimal(live.last)
-            known = [m for m in live.minutes if m <= minute]
-            return asset.to_decimal(live.minutes[max(known)][3] if known else live.day_open)
+            index = bisect.bisect_right(live.minute_keys, minute) - 1
+            if index < 0:
+                return asset.to_decimal(live.day_open)
+            return asset.to_decimal(live.minutes[live.minute_keys[index]][3])
         if moment >= session.close:
             return self.close_on(symbol, session.day)
         if session.day <= next(iter(self.closes(symbol)), session.day):
@@ -428,9 +435,7 @@ class Market:
         minute = min(len(path) - 1, int((moment - session.open).total_seconds() // 60))
         return asset.to_decimal(asset.to_units(path[minute]))
 
-    def bars(
-        self, symbol: str, minutes: int | None, start: datetime, end: datetime
-    ) -> list[Bar]:
+    def bars(self, symbol: str, minutes: int | None, start: datetime, end: datetime) -> list[Bar]:
         """Bars in [start, end): daily when ``minutes`` is None, else ``minutes`` wide."""
         if minutes is None:
             return self._daily_bars(symbol, start, end)
@@ -458,7 +463,12 @@ class Market:
         if session.day < self.session_day[symbol]:
             return [asset.to_units(p) for p in self._minute_path(symbol, session)]
         live = self.live[symbol]
-        return [live.minutes[m][3] for m in sorted(live.minutes)]
+        closes, close = [], live.day_open
+        for minute in range(live.minute_keys[-1] + 1):
+            bar = live.minutes.get(minute)
+            close = bar[3] if bar is not None else close
+            closes.append(close)
+        return closes
 
     def _bar(self, asset: Asset, begin: datetime, prior: int, chunk: list[int], rng) -> Bar:
         high = max(prior, *chunk)
@@ -548,6 +558,7 @@ class Market:
             fraction = minute / max(1, minutes)
             units = round(prev_close + (last - prev_close) * fraction)
             state.minutes[minute] = [units, units, units, units, 0]
+            state.minute_keys.append(minute)
         self.live[asset.symbol] = state
         self.session_day[asset.symbol] = session.day
 
@@ -571,12 +582,12 @@ class Market:
             )
             self._close_days[symbol].append(self.session_day[symbol])
             self._paths[(symbol, self.session_day[symbol])] = [
-                float(self.assets[symbol].to_decimal(live.minutes[m][3]))
-                for m in sorted(live.minutes)
+                float(self.assets[symbol].to_decimal(live.minutes[m][3])) for m in live.minute_keys
             ] or [float(self.assets[symbol].to_decimal(live.last))]
             live.prev_close = live.day_open = live.high = live.low = live.last
             live.volume = live.trade_count = 0
             live.minutes = {0: [live.last] * 4 + [0]}
+            live.minute_keys = [0]
             self.session_day[symbol] = session.day
             rolled.append(symbol)
         return rolled
@@ -644,6 +655,7 @@ class Market:
         bar = live.minutes.get(minute)
         if bar is None:
             live.minutes[minute] = [units, units, units, units, int(size) or 1]
+            bisect.insort(live.minute_keys, minute)
         else:
             bar[1] = max(bar[1], units)
             bar[2] = min(bar[2], units)

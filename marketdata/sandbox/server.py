@@ -32,6 +32,21 @@ logger = logging.getLogger(__name__)
 
 #: Path prefixes of Alpaca's REST APIs, which need credentials (websockets authenticate in-band).
 API_PREFIXES = ("/v1/", "/v2/", "/v1beta1/", "/v1beta3/", "/v2beta1/")
+#: Crypto market data is public at Alpaca: no keys needed.
+PUBLIC_PREFIXES = ("/v1beta3/crypto/",)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unknown paths and methods answer in Alpaca's JSON error shape, which the SDK parses."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return web.json_response(
+            {"code": error.status * 100000, "message": error.reason.lower()}, status=error.status
+        )
 
 
 @dataclass
@@ -61,7 +76,10 @@ class Sandbox:
         self.config = config
         self.credentials = Credentials(config.api_key, config.secret_key)
         self.market = Market(
-            build_assets(config.symbols, config.seed), config.seed, CALENDARS[config.calendar](), now
+            build_assets(config.symbols, config.seed),
+            config.seed,
+            CALENDARS[config.calendar](),
+            now,
         )
         self.world = build_world(self.market, config.accounts, config.seed, now)
         self.faults = Faults(config.faults, config.seed)
@@ -70,9 +88,12 @@ class Sandbox:
         self.streams = StreamHub(self)
 
     @web.middleware
-    async def require_credentials(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def require_credentials(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
         if (
             request.path.startswith(API_PREFIXES)
+            and not request.path.startswith(PUBLIC_PREFIXES)
             and request.headers.get("Upgrade", "").lower() != "websocket"
             and not self.credentials.request_ok(request)
         ):
@@ -80,18 +101,22 @@ class Sandbox:
         return await handler(request)
 
     def application(self) -> web.Application:
-        app = web.Application(middlewares=[self.require_credentials, self.faults.middleware])
+        app = web.Application(
+            middlewares=[json_errors, self.require_credentials, self.faults.middleware]
+        )
         app.add_routes(control.routes(self))
         app.add_routes(broker_api.routes(self))
         app.add_routes(data_api.routes(self))
         app.add_routes(self.events.routes(self))
         app.add_routes(self.streams.routes())
-        # Shutdown runs before aiohttp cancels open handlers: end event streams cleanly there.
-        app.on_shutdown.append(self._end_event_streams)
+        # Shutdown runs before aiohttp cancels open handlers: end long-lived streams there, so
+        # clients see a clean end instead of a reset.
+        app.on_shutdown.append(self._end_streams)
         app.cleanup_ctx.append(self._background)
         return app
 
-    async def _end_event_streams(self, app: web.Application) -> None:
+    async def _end_streams(self, app: web.Application) -> None:
+        await self.streams.close_all()
         await self.events.close_all()
 
     async def _background(self, app: web.Application) -> AsyncIterator[None]:
@@ -101,7 +126,6 @@ class Sandbox:
             asyncio.create_task(self._roll_sessions(), name="sandbox-sessions"),
         ]
         yield
-        await self.streams.close_all()
         for task in tasks:
             task.cancel()
         for task in tasks:

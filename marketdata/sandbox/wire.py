@@ -212,11 +212,16 @@ def trade_account(
     long_value: Decimal,
     short_value: Decimal,
     previous_close: datetime,
+    buying_power: Decimal,
+    cash_buying_power: Decimal,
+    withdrawable: Decimal,
 ) -> dict:
-    """The broker TradeAccount: equity = cash + long + short (short is negative)."""
+    """The broker TradeAccount: equity = cash + long + short (short is negative).
+
+    Buying power is what the exchange would let a new order spend (open buys' reserve taken
+    off), so a client never sees more than it may use.
+    """
     equity = item.cash + long_value + short_value
-    buying_power = max(item.cash * item.multiplier, ZERO)
-    cash_available = max(item.cash, ZERO)
     pending_in = pending_out = ZERO
     for transfer in item.transfers:
         if transfer.status in PENDING_TRANSFER_STATUSES:
@@ -232,8 +237,8 @@ def trade_account(
         "currency": "USD",
         "buying_power": text(buying_power),
         "regt_buying_power": text(buying_power),
-        "non_marginable_buying_power": text(cash_available),
-        "options_buying_power": text(cash_available),
+        "non_marginable_buying_power": text(cash_buying_power),
+        "options_buying_power": text(cash_buying_power),
         "cash": text(item.cash),
         "accrued_fees": "0",
         "pending_transfer_in": text(pending_in),
@@ -253,8 +258,8 @@ def trade_account(
         "options_approved_level": 2,
         "options_trading_level": 2,
         "created_at": timestamp(item.created_at),
-        "cash_withdrawable": text(cash_available),
-        "cash_transferable": text(cash_available),
+        "cash_withdrawable": text(withdrawable),
+        "cash_transferable": text(withdrawable),
         "previous_close": timestamp(previous_close),
         "last_long_market_value": None,
         "last_short_market_value": None,

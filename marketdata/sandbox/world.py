@@ -212,7 +212,9 @@ class World:
                 break
             cash -= activity.net_amount
             if activity.asset is not None and activity.qty_delta:
-                qty[activity.asset.symbol] = qty.get(activity.asset.symbol, ZERO) - activity.qty_delta
+                qty[activity.asset.symbol] = (
+                    qty.get(activity.asset.symbol, ZERO) - activity.qty_delta
+                )
         total = cash
         for symbol, amount in qty.items():
             asset = self.market.assets[symbol]
@@ -238,7 +240,9 @@ class World:
         for moment in moments:
             cutoff = moment
             if daily:
-                cutoff = datetime.combine(moment.astimezone(NEW_YORK).date(), time(23, 59, 59), NEW_YORK)
+                cutoff = datetime.combine(
+                    moment.astimezone(NEW_YORK).date(), time(23, 59, 59), NEW_YORK
+                )
             while index < len(activities) and activities[index].at <= cutoff:
                 activity = activities[index]
                 cash += activity.net_amount
@@ -268,7 +272,9 @@ class World:
         account.activities.insert(position, activity)
         return activity
 
-    def _apply_position(self, account: Account, asset: Asset, delta: Decimal, price: Decimal) -> None:
+    def _apply_position(
+        self, account: Account, asset: Asset, delta: Decimal, price: Decimal
+    ) -> None:
         holding = account.holdings.get(asset.symbol)
         if holding is None:
             account.holdings[asset.symbol] = Holding(asset, delta, price)
@@ -286,7 +292,9 @@ class World:
             holding.avg_entry_price = price
         holding.qty = new_qty
 
-    def apply_fill(self, account: Account, order: Order, qty: Decimal, price: Decimal, at: datetime) -> Activity:
+    def apply_fill(
+        self, account: Account, order: Order, qty: Decimal, price: Decimal, at: datetime
+    ) -> Activity:
         """Fill ``qty`` of ``order`` at ``price``: cash, position, order and a FILL activity."""
         asset = order.asset
         # Cash settles in cents; the position keeps the exact quantity and price.
@@ -540,7 +548,11 @@ class Builder:
 
     def qty_held(self, symbol: str, at: datetime) -> Decimal:
         return sum(
-            (a.qty_delta for a in self.account.activities if a.asset and a.asset.symbol == symbol and a.at <= at),
+            (
+                a.qty_delta
+                for a in self.account.activities
+                if a.asset and a.asset.symbol == symbol and a.at <= at
+            ),
             ZERO,
         )
 
@@ -573,22 +585,38 @@ class Builder:
 
     def extra_orders(self) -> None:
         """Orders that did not fill: a canceled one and one open limit order far from the market."""
-        held = [h.asset for h in self.account.holdings.values() if h.qty > 0 and not h.asset.multiplier > 1]
+        held = [
+            h.asset
+            for h in self.account.holdings.values()
+            if h.qty > 0 and not h.asset.multiplier > 1
+        ]
         if not held:
             return
         asset = self.rng.choice(held)
         at = self.trading_moment(asset)
         price = self.market.close_on(asset.symbol, at.astimezone(NEW_YORK).date())
         canceled = self.world.new_order(
-            self.account, asset, "buy", Decimal(1), at, "limit", (price * Decimal("0.9")).quantize(CENT), "day", "canceled"
+            self.account,
+            asset,
+            "buy",
+            Decimal(1),
+            at,
+            "limit",
+            (price * Decimal("0.9")).quantize(CENT),
+            "day",
+            "canceled",
         )
-        canceled.canceled_at = canceled.updated_at = at + timedelta(minutes=self.rng.randint(1, 120))
+        canceled.canceled_at = canceled.updated_at = at + timedelta(
+            minutes=self.rng.randint(1, 120)
+        )
         asset = self.rng.choice(held)
         at = self.cutoff - timedelta(hours=self.rng.randint(1, 48))
         last = self.market.last_price(asset.symbol)
         limit = (last * Decimal("0.7")).quantize(Decimal(10) ** -asset.scale)
         if limit > 0:
-            self.world.new_order(self.account, asset, "buy", Decimal(1), at, "limit", limit, "gtc", "new")
+            self.world.new_order(
+                self.account, asset, "buy", Decimal(1), at, "limit", limit, "gtc", "new"
+            )
 
 
 def _assets_by_category(market: Market) -> dict[str, list[Asset]]:
@@ -617,7 +645,12 @@ def build_world(market: Market, accounts: int, seed: int, now: datetime) -> Worl
 
 
 def _build_account(
-    world: World, categories: dict[str, list[Asset]], shape: str, index: int, rng: random.Random, now: datetime
+    world: World,
+    categories: dict[str, list[Asset]],
+    shape: str,
+    index: int,
+    rng: random.Random,
+    now: datetime,
 ) -> Account:
     if shape == "empty":
         created = now - timedelta(hours=rng.uniform(1, 30))
@@ -653,17 +686,24 @@ def _build_account(
             chosen += rng.sample(names, min(len(names), rng.randint(1, 3)))
         chosen = rng.sample(chosen, min(len(chosen), rng.randint(12, 25)))
         chosen += rng.sample(categories["etf_broad"], 1)
-        picks = [(asset, size * Decimal(str(rng.uniform(0.5, 1.5))) / len(chosen)) for asset in chosen]
+        picks = [
+            (asset, size * Decimal(str(rng.uniform(0.5, 1.5))) / len(chosen)) for asset in chosen
+        ]
     elif shape == "etf_heavy":
         funds = rng.sample(categories["etf_broad"], min(3, len(categories["etf_broad"])))
         funds += rng.sample(categories["etf_sector"], 2) + rng.sample(categories["etf_bond"], 1)
-        picks = [(asset, size * Decimal(str(rng.uniform(0.6, 1.4))) / (len(funds) + 1)) for asset in funds]
+        picks = [
+            (asset, size * Decimal(str(rng.uniform(0.6, 1.4))) / (len(funds) + 1))
+            for asset in funds
+        ]
         picks.append((rng.choice(stocks[:30]), size / (len(funds) + 1) / 2))
     elif shape == "bonds":
         funds = rng.sample(categories["etf_bond"], min(4, len(categories["etf_bond"])))
         picks = [(asset, size / len(funds)) for asset in funds]
     elif shape == "crypto":
-        coins = [c for c in categories["crypto"] if c.category == "crypto" and "USDT" not in c.symbol]
+        coins = [
+            c for c in categories["crypto"] if c.category == "crypto" and "USDT" not in c.symbol
+        ]
         coins = rng.sample(coins, min(len(coins), rng.randint(2, 4)))
         picks = [(asset, size / len(coins)) for asset in coins]
     elif shape == "short":
@@ -687,7 +727,9 @@ def _build_account(
         options = categories.get("option", [])
         if options:
             contract = rng.choice(options)
-            builder.plan(contract, "buy", Decimal(rng.randint(1, 3)), builder.trading_moment(contract))
+            builder.plan(
+                contract, "buy", Decimal(rng.randint(1, 3)), builder.trading_moment(contract)
+            )
     builder.execute()
     if shape not in ("cash_only", "crypto"):
         builder.dividends()
@@ -699,7 +741,9 @@ def _build_account(
         builder.transfer(_round_up(buffer, 50), "INCOMING", builder.moment())
     withdraw_at = builder.cutoff - timedelta(hours=1)
     if rng.random() < 0.3 and builder.headroom(withdraw_at) > 1000:
-        builder.transfer(_round_up(builder.headroom(withdraw_at) / 4, 50) - 50, "OUTGOING", withdraw_at)
+        builder.transfer(
+            _round_up(builder.headroom(withdraw_at) / 4, 50) - 50, "OUTGOING", withdraw_at
+        )
     builder.extra_orders()
     account.transfers.sort(key=lambda t: t.created_at)
     return account

@@ -35,7 +35,9 @@ class Command(BaseCommand):
         parser.add_argument("--orders-per-minute", type=float, default=6.0)
         parser.add_argument("--iex-symbol-limit", type=int, default=30)
         parser.add_argument("--stream-connection-limit", type=int, default=1)
-        parser.add_argument("--rate-limited", type=float, default=0.0, help="share of REST answered 429")
+        parser.add_argument(
+            "--rate-limited", type=float, default=0.0, help="share of REST answered 429"
+        )
         parser.add_argument("--server-error", type=float, default=0.0, help="share answered 500")
         parser.add_argument("--slow", type=float, default=0.0, help="share answered slowly")
         parser.add_argument("--slow-seconds", type=float, default=3.0)
