@@ -1,31 +1,21 @@
-"""Run `manage.py sandbox` as a child process and wait until it serves requests.
+"""Run `manage.py sandbox` as a child process and wait until it serves requests."""
 
-Shared by `clera.stack` and the test plugin; imports nothing from Django because the test
-plugin uses it before settings are loaded.
-"""
-
-import logging
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
-from clera.ports import port_is_free
-
-logger = logging.getLogger(__name__)
+from clera.local_server import LocalServer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-class SandboxStartError(RuntimeError):
-    """The built-in sandbox did not become healthy."""
-
-
-class SandboxProcess:
+class SandboxProcess(LocalServer):
     """The built-in Alpaca stand-in, started with an explicit universe so runs are repeatable."""
+
+    name = "built-in sandbox"
+    port_hint = "Is another sandbox running? Set SANDBOX_PORT to another port."
 
     def __init__(
         self,
@@ -40,10 +30,8 @@ class SandboxProcess:
         output: IO | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.command = [
-            sys.executable, "manage.py", "sandbox",
+        super().__init__(host, port, startup_timeout)
+        self.arguments = [
             "--host", host,
             "--port", str(port),
             "--accounts", str(accounts),
@@ -53,8 +41,6 @@ class SandboxProcess:
         ]  # fmt: skip
         self.env = env
         self.output = output
-        self.startup_timeout = startup_timeout
-        self._process: subprocess.Popen | None = None
 
     @property
     def origin(self) -> str:
@@ -64,71 +50,20 @@ class SandboxProcess:
     def stream_origin(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
-    def start(self) -> "SandboxProcess":
-        """Launch the sandbox and block until `/_sandbox/health` answers 200."""
-        if not port_is_free(self.host, self.port):
-            raise SandboxStartError(
-                f"port {self.port} on {self.host} is already in use; is another sandbox running? "
-                "Set SANDBOX_PORT to another port."
-            )
-        # Own session: the terminal's Ctrl-C goes to us, and we stop the sandbox in order.
-        self._process = subprocess.Popen(
-            self.command,
-            cwd=BASE_DIR,
-            env=self.env,
-            stdout=self.output,
-            stderr=subprocess.STDOUT if self.output else None,
-            start_new_session=True,
-        )
+    def command(self) -> list[str]:
+        return [sys.executable, "manage.py", "sandbox", *self.arguments]
+
+    def popen_options(self) -> dict[str, Any]:
+        return {
+            "cwd": BASE_DIR,
+            "env": self.env,
+            "stdout": self.output,
+            "stderr": subprocess.STDOUT if self.output else None,
+        }
+
+    def ready(self) -> bool:
         try:
-            self._wait_until_healthy()
-        except BaseException:
-            self.stop()
-            raise
-        logger.info("built-in sandbox ready at %s (pid %s)", self.origin, self._process.pid)
-        return self
-
-    def _wait_until_healthy(self) -> None:
-        url = f"{self.origin}/_sandbox/health"
-        deadline = time.monotonic() + self.startup_timeout
-        while True:
-            if self._process.poll() is not None:
-                raise SandboxStartError(
-                    f"`{' '.join(self.command[1:])}` exited with code {self._process.returncode}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SandboxStartError(
-                    f"built-in sandbox did not answer {url} within {self.startup_timeout:g}s"
-                )
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        """Terminate the sandbox; safe to call twice."""
-        if self._process is None:
-            return
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            logger.info("built-in sandbox on port %s stopped", self.port)
-        self._process = None
-
-    def __enter__(self) -> "SandboxProcess":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+            with urllib.request.urlopen(f"{self.origin}/_sandbox/health", timeout=1) as answer:
+                return answer.status == 200
+        except OSError:
+            return False

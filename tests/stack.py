@@ -14,7 +14,6 @@ from clera.ports import free_port
 from clera.sandbox_process import SandboxProcess
 
 ROOT = Path(__file__).resolve().parent.parent
-SANDBOX_COMMAND = ROOT / "marketdata" / "management" / "commands" / "sandbox.py"
 SANDBOX_LOG = ROOT / "test-artifacts" / "sandbox.log"
 SANDBOX_HOST = "127.0.0.1"
 SANDBOX_OPTIONS = {"accounts": 40, "symbols": 120, "quotes_per_second": 200, "seed": 7}
@@ -32,9 +31,10 @@ _redis: EmbeddedRedis | None = None
 _sandbox: SandboxProcess | None = None
 
 
-def sandbox_origin() -> str | None:
-    """The running test sandbox's HTTP origin, or None before its command exists."""
-    return _sandbox.origin if _sandbox else None
+def sandbox_origin() -> str:
+    """The running test sandbox's HTTP origin."""
+    assert _sandbox is not None, "the tests.stack plugin did not start the sandbox"
+    return _sandbox.origin
 
 
 def _start_sandbox() -> SandboxProcess:
@@ -74,8 +74,7 @@ def pytest_load_initial_conftests(
         if "REDIS_URL" not in os.environ:
             _redis = EmbeddedRedis(port=0).start()
             os.environ["REDIS_URL"] = _redis.url
-        if SANDBOX_COMMAND.exists():
-            _sandbox = _start_sandbox()
+        _sandbox = _start_sandbox()
     except BaseException:
         pytest_unconfigure(early_config)
         raise

@@ -5,7 +5,8 @@ import socket
 import pytest
 import redis
 
-from clera.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from clera.embedded_redis import EmbeddedRedis
+from clera.local_server import LocalServerError
 
 
 def _accepts_connections(port: int) -> bool:
@@ -27,5 +28,5 @@ def test_serves_commands_then_releases_its_port():
 
 
 def test_refuses_a_port_that_is_taken():
-    with EmbeddedRedis(port=0) as server, pytest.raises(EmbeddedRedisError, match="in use"):
+    with EmbeddedRedis(port=0) as server, pytest.raises(LocalServerError, match="in use"):
         EmbeddedRedis(port=server.port).start()
