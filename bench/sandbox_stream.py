@@ -1,15 +1,21 @@
 """How much CPU the sandbox's quote pump costs under a full-market subscription.
 
 Starts ``manage.py sandbox --accounts 10000 --symbols 1000 --quotes-per-second 5000`` on a
-free port, connects one real ``StockDataStream`` (SIP) subscribed to the quotes and trades of
-every streamable stock and one ``CryptoDataStream`` subscribed to every crypto pair, counts
-what they receive over a window and reads the sandbox's own CPU from ``/_sandbox/stats``.
-The sandbox must stay under half a core, or the figures of whatever consumes its stream
-measure the sandbox instead of the consumer.
+free port and connects one real ``StockDataStream`` (SIP) and one ``CryptoDataStream``. Two
+phases run against that one sandbox process, each over the same window:
+
+1. baseline: both streams connected and authenticated but subscribed to nothing; the market
+   still moves at the configured rate, the sandbox just has no one to send it to;
+2. loaded: the stock stream subscribes to the quotes and trades of every streamable stock,
+   the crypto stream to those of every pair, and what they receive is counted.
+
+For each phase the sandbox's own CPU comes from ``/_sandbox/stats``. The sandbox must stay
+under half a core when loaded, or the figures of whatever consumes its stream measure the
+sandbox instead of the consumer.
 
 Run from the repository root::
 
-    .venv/bin/python -m bench.sandbox_stream [--seconds 20]
+    .venv/bin/python -m bench.sandbox_stream [--seconds 15]
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
+import websockets
 from alpaca.data.enums import DataFeed
 from alpaca.data.live.crypto import CryptoDataStream
 from alpaca.data.live.stock import StockDataStream
@@ -40,6 +47,7 @@ ACCOUNTS = 10_000
 SYMBOLS = 1_000
 QUOTES_PER_SECOND = 5_000
 SEED = 42
+BUDGET_CORES = 0.5
 KEY = os.environ.get("SANDBOX_API_KEY", "sandbox-key")
 SECRET = os.environ.get("SANDBOX_SECRET_KEY", "sandbox-secret")
 
@@ -57,29 +65,53 @@ class Tally:
 
 
 class StreamThread:
-    """An SDK stream on its own thread and event loop.
+    """An SDK stream on its own thread and event loop, connected before it subscribes.
 
-    ``run()`` would call ``asyncio.run`` and cannot share a loop, and ``subscribe_*`` called
-    on the stream's own loop deadlocks; so the stream gets a thread, and callers subscribe
-    from theirs. Stopping also closes the socket: the SDK only looks at its stop flag
-    between messages, which on a quiet subscription can take five seconds.
+    ``_run_forever`` will not connect until something is subscribed, so the thread does what
+    its first pass does (``_start_ws``: connect, authenticate) and then consumes. A later
+    ``subscribe_*`` from another thread goes over the open socket, as for any running SDK
+    stream (called on the stream's own loop it would deadlock). Stopping also closes the
+    socket: the SDK only looks at its stop flag between messages, up to five seconds apart.
     """
 
     def __init__(self, stream: DataStream) -> None:
         self.stream = stream
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._running = threading.Event()
+        self.failure: BaseException | None = None
+        self._connected = threading.Event()
         self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
 
     async def _main(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._running.set()
-        await self.stream._run_forever()
+        stream = self.stream
+        self.loop = stream._loop = asyncio.get_running_loop()
+        stream._stop_stream_event = asyncio.Event()
+        try:
+            await stream._start_ws()
+            stream._running = True  # from now on subscribe_* sends over this socket
+            self._connected.set()
+            await stream._consume()
+        except websockets.exceptions.ConnectionClosed as error:
+            if stream._should_run:  # closed by the sandbox, not by stop()
+                self.failure = error
+        except BaseException as error:
+            self.failure = error
+            raise
+        finally:
+            self._connected.set()
 
     def start(self) -> None:
+        """Connect and authenticate; return once the stream could be subscribed."""
         self._thread.start()
-        if not self._running.wait(timeout=5):
-            raise RuntimeError("the stream thread did not start")
+        if not self._connected.wait(timeout=30):
+            raise RuntimeError("the stream did not connect within 30s")
+        self.check()
+
+    def check(self) -> None:
+        """Raise if the stream has died (refused, dropped as a slow client, ...)."""
+        if self.failure is not None:
+            raise RuntimeError(f"the stream failed: {self.failure!r}") from self.failure
+        if not self._thread.is_alive():
+            raise RuntimeError("the stream thread ended early")
 
     async def _halt(self) -> None:
         await self.stream.stop_ws()
@@ -93,15 +125,61 @@ class StreamThread:
             raise RuntimeError("the stream thread did not stop")
 
 
+@dataclass(frozen=True)
+class Window:
+    """What the sandbox did and the streams received over one measured window."""
+
+    wall: float
+    cpu: float
+    pump_cpu: float
+    ticks: int
+    sent: int
+    received: tuple[int, ...]
+
+    @property
+    def cores(self) -> float:
+        return self.cpu / self.wall
+
+    def rate(self, count: float) -> float:
+        return count / self.wall
+
+
 def stats(origin: str) -> dict:
     with urllib.request.urlopen(f"{origin}/_sandbox/stats", timeout=10) as response:
         return json.load(response)
 
 
-def measure(seconds: float) -> None:
+def measure_window(origin: str, seconds: float, tallies: list[Tally]) -> Window:
+    """Sleep through ``seconds`` and return the sandbox's and the streams' deltas."""
+    before = stats(origin)
+    counted = [tally.received for tally in tallies]
+    time.sleep(seconds)
+    after = stats(origin)
+    received = tuple(t.received - c for t, c in zip(tallies, counted, strict=True))
+    streams_before, streams_after = before["streams"], after["streams"]
+    return Window(
+        wall=after["uptime_seconds"] - before["uptime_seconds"],
+        cpu=after["cpu_seconds"] - before["cpu_seconds"],
+        pump_cpu=streams_after["pump_cpu_seconds"] - streams_before["pump_cpu_seconds"],
+        ticks=streams_after["ticks"] - streams_before["ticks"],
+        sent=streams_after["messages_sent"] - streams_before["messages_sent"],
+        received=received,
+    )
+
+
+def measure(seconds: float) -> tuple[Window, Window]:
+    """Start the sandbox, run the baseline then the loaded phase; return both windows."""
     assets = [a for a in build_assets(SYMBOLS, SEED) if a.asset_class != "us_option"]
     stocks = [a.symbol for a in assets if not a.is_crypto]
     pairs = [a.symbol for a in assets if a.is_crypto]
+    logger.info(
+        "symbols %d (stocks %d, crypto %d), %d quotes/s configured, %gs per phase",
+        SYMBOLS,
+        len(stocks),
+        len(pairs),
+        QUOTES_PER_SECOND,
+        seconds,
+    )
     sandbox = SandboxProcess(
         HOST,
         free_port(HOST),
@@ -115,63 +193,75 @@ def measure(seconds: float) -> None:
     with sandbox:
         logger.info("sandbox up in %.1fs at %s", time.monotonic() - started, sandbox.origin)
         stock_tally, crypto_tally = Tally(), Tally()
+        tallies = [stock_tally, crypto_tally]
         stock_stream = StockDataStream(
             KEY, SECRET, feed=DataFeed.SIP, url_override=f"{sandbox.stream_origin}/v2/sip"
         )
         crypto_stream = CryptoDataStream(
             KEY, SECRET, url_override=f"{sandbox.stream_origin}/v1beta3/crypto/us"
         )
-        # Subscribing from this thread, before the streams' loops run, avoids the SDK's
-        # deadlock when subscribe_* is called on the stream's own loop.
-        stock_stream.subscribe_quotes(stock_tally.handle, *stocks)
-        stock_stream.subscribe_trades(stock_tally.handle, *stocks)
-        crypto_stream.subscribe_quotes(crypto_tally.handle, *pairs)
-        crypto_stream.subscribe_trades(crypto_tally.handle, *pairs)
         threads = [StreamThread(stock_stream), StreamThread(crypto_stream)]
-        for thread in threads:
-            thread.start()
         try:
+            for thread in threads:
+                thread.start()
+            streams = stats(sandbox.origin)["streams"]
+            if streams["connections"]["sip"] != 1 or streams["connections"]["crypto"] != 1:
+                raise RuntimeError(f"expected one sip and one crypto stream: {streams}")
+            if streams["subscribed"]:
+                raise RuntimeError(f"the baseline must have no subscription: {streams}")
+            baseline = measure_window(sandbox.origin, seconds, tallies)
+            for thread in threads:
+                thread.check()
+
+            stock_stream.subscribe_quotes(stock_tally.handle, *stocks)
+            stock_stream.subscribe_trades(stock_tally.handle, *stocks)
+            crypto_stream.subscribe_quotes(crypto_tally.handle, *pairs)
+            crypto_stream.subscribe_trades(crypto_tally.handle, *pairs)
             for name, tally in (("stock", stock_tally), ("crypto", crypto_tally)):
                 if not tally.first.wait(timeout=60):
                     raise RuntimeError(f"the {name} stream received nothing within 60s")
-            before = stats(sandbox.origin)
-            counted = stock_tally.received, crypto_tally.received
-            time.sleep(seconds)  # the measurement window itself
-            after = stats(sandbox.origin)
-            stock_rate = (stock_tally.received - counted[0]) / seconds
-            crypto_rate = (crypto_tally.received - counted[1]) / seconds
+            loaded = measure_window(sandbox.origin, seconds, tallies)
+            for thread in threads:
+                thread.check()
+            slow_clients = stats(sandbox.origin)["streams"]["slow_clients"]
         finally:
             for thread in threads:
                 thread.stop()
-    wall = after["uptime_seconds"] - before["uptime_seconds"]
-    cpu = after["cpu_seconds"] - before["cpu_seconds"]
-    pump = after["streams"]["pump_cpu_seconds"] - before["streams"]["pump_cpu_seconds"]
-    sent = after["streams"]["messages_sent"] - before["streams"]["messages_sent"]
-    ticks = after["streams"]["ticks"] - before["streams"]["ticks"]
-    logger.info(
-        "symbols %d (stocks %d, crypto %d), %d quotes/s configured, window %.1fs",
-        SYMBOLS,
-        len(stocks),
-        len(pairs),
-        QUOTES_PER_SECOND,
-        wall,
+    if slow_clients:
+        raise RuntimeError(f"the sandbox dropped {slow_clients} slow client(s)")
+    return baseline, loaded
+
+
+def report(baseline: Window, loaded: Window) -> None:
+    """Log both phases side by side, then the ratios."""
+    rows = (
+        ("window, s", "%10.1f", lambda w: w.wall),
+        ("market steps, quotes/s", "%10.0f", lambda w: w.rate(w.ticks)),
+        ("sandbox sent, messages/s", "%10.0f", lambda w: w.rate(w.sent)),
+        ("stock stream got, msg/s", "%10.0f", lambda w: w.rate(w.received[0])),
+        ("crypto stream got, msg/s", "%10.0f", lambda w: w.rate(w.received[1])),
+        ("all streams got, msg/s", "%10.0f", lambda w: w.rate(sum(w.received))),
+        ("sandbox CPU, cores", "%10.3f", lambda w: w.cores),
+        ("  of which pump, cores", "%10.3f", lambda w: w.pump_cpu / w.wall),
     )
-    logger.info("market steps       %8.0f quotes/s", ticks / wall)
-    logger.info("sandbox sent       %8.0f messages/s", sent / wall)
-    logger.info("stock stream got   %8.0f messages/s", stock_rate)
-    logger.info("crypto stream got  %8.0f messages/s", crypto_rate)
-    logger.info("sandbox CPU        %8.3f cores (pump alone %.3f)", cpu / wall, pump / wall)
-    logger.info("slow clients       %8d", after["streams"]["slow_clients"])
+    logger.info("%-26s %10s %10s", "", "baseline", "loaded")
+    for label, number, value in rows:
+        logger.info("%-26s " + number + " " + number, label, value(baseline), value(loaded))
+    ratio = loaded.cores / baseline.cores if baseline.cores else float("inf")
+    logger.info("loaded / baseline CPU      %10.2fx", ratio)
+    logger.info(
+        "loaded CPU / %.1f-core budget %7.0f%%", BUDGET_CORES, 100 * loaded.cores / BUDGET_CORES
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0, help="measurement window")
+    parser.add_argument("--seconds", type=float, default=15.0, help="window of each phase")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # Stopping a stream makes the SDK log its own close as an error; nothing to see.
     logging.getLogger("alpaca").setLevel(logging.CRITICAL)
-    measure(args.seconds)
+    report(*measure(args.seconds))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,173 @@
+"""The one function that values an account: REST summary and real-time push both call it.
+
+Inputs are whatever the caller has — the broker's positions and trade account on a cold REST
+call, or the cached positions, cash and streamed prices in the real-time calculator — reduced
+to :class:`AccountInputs`. The arithmetic is ``Decimal`` throughout:
+
+* market value = qty × price × multiplier (100 for an option contract; qty is negative short);
+* total value (equity) = cash + long market value + short market value (short is negative);
+* today's return = total value − last_equity (Alpaca's equity at the previous close), and its
+  percentage of last_equity (none when last_equity is zero);
+* a holding's day change = qty × (price − previous close) × multiplier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from . import money
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingInput:
+    """A position as the valuation needs it, priced by the caller."""
+
+    symbol: str
+    qty: Decimal
+    price: Decimal
+    avg_entry_price: Decimal
+    lastday_price: Decimal | None = None
+    multiplier: int = 1
+    price_source: str = "position"  # trade | quote | position: how fresh the price is
+    price_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInputs:
+    account_id: str
+    cash: Decimal
+    last_equity: Decimal
+    holdings: tuple[HoldingInput, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingValue:
+    symbol: str
+    qty: Decimal
+    price: Decimal
+    market_value: Decimal
+    cost_basis: Decimal
+    unrealized_pl: Decimal
+    unrealized_pl_percent: Decimal | None
+    day_change: Decimal | None
+    day_change_percent: Decimal | None
+    weight_percent: Decimal | None
+    price_source: str
+    price_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountValuation:
+    account_id: str
+    total_value: Decimal
+    cash: Decimal
+    positions_value: Decimal
+    long_value: Decimal
+    short_value: Decimal
+    last_equity: Decimal
+    today_return: Decimal
+    today_return_percent: Decimal | None
+    holdings: tuple[HoldingValue, ...]
+    as_of: datetime
+    oldest_price_at: datetime | None
+
+
+def value_account(inputs: AccountInputs, as_of: datetime) -> AccountValuation:
+    """Value an account from its inputs; see the module docstring for every formula."""
+    long = short = ZERO
+    priced: list[tuple[HoldingInput, Decimal, Decimal]] = []
+    for holding in inputs.holdings:
+        market_value = holding.qty * holding.price * holding.multiplier
+        cost_basis = holding.qty * holding.avg_entry_price * holding.multiplier
+        if market_value >= 0:
+            long += market_value
+        else:
+            short += market_value
+        priced.append((holding, market_value, cost_basis))
+    total = inputs.cash + long + short
+    values = []
+    for holding, market_value, cost_basis in priced:
+        unrealized = market_value - cost_basis
+        day_change = None
+        day_change_percent = None
+        if holding.lastday_price is not None:
+            day_change = holding.qty * (holding.price - holding.lastday_price) * holding.multiplier
+            day_change_percent = money.ratio_percent(
+                holding.price - holding.lastday_price, holding.lastday_price
+            )
+        values.append(
+            HoldingValue(
+                symbol=holding.symbol,
+                qty=holding.qty,
+                price=holding.price,
+                market_value=market_value,
+                cost_basis=cost_basis,
+                unrealized_pl=unrealized,
+                unrealized_pl_percent=money.ratio_percent(unrealized, abs(cost_basis)),
+                day_change=day_change,
+                day_change_percent=day_change_percent,
+                weight_percent=money.ratio_percent(market_value, total) if total > 0 else None,
+                price_source=holding.price_source,
+                price_at=holding.price_at,
+            )
+        )
+    stamps = [h.price_at for h in inputs.holdings if h.price_at is not None]
+    return AccountValuation(
+        account_id=inputs.account_id,
+        total_value=total,
+        cash=inputs.cash,
+        positions_value=long + short,
+        long_value=long,
+        short_value=short,
+        last_equity=inputs.last_equity,
+        today_return=total - inputs.last_equity,
+        today_return_percent=money.ratio_percent(total - inputs.last_equity, inputs.last_equity),
+        holdings=tuple(values),
+        as_of=as_of,
+        oldest_price_at=min(stamps) if stamps else None,
+    )
+
+
+def _moment(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def holding_json(value: HoldingValue) -> dict:
+    return {
+        "symbol": value.symbol,
+        "qty": money.quantity(value.qty),
+        "price": money.price(value.price),
+        "market_value": money.money(value.market_value),
+        "cost_basis": money.money(value.cost_basis),
+        "unrealized_pl": money.money(value.unrealized_pl),
+        "unrealized_pl_percent": money.percent(value.unrealized_pl_percent),
+        "day_change": None if value.day_change is None else money.money(value.day_change),
+        "day_change_percent": money.percent(value.day_change_percent),
+        "weight_percent": money.percent(value.weight_percent),
+        "price_source": value.price_source,
+        "price_at": _moment(value.price_at),
+    }
+
+
+def valuation_json(value: AccountValuation, holdings: bool = True) -> dict:
+    """The wire form of a valuation: the REST summary's body and the push's payload."""
+    body = {
+        "account_id": value.account_id,
+        "total_value": money.money(value.total_value),
+        "cash": money.money(value.cash),
+        "positions_value": money.money(value.positions_value),
+        "long_value": money.money(value.long_value),
+        "short_value": money.money(value.short_value),
+        "last_equity": money.money(value.last_equity),
+        "today_return": money.money(value.today_return),
+        "today_return_percent": money.percent(value.today_return_percent),
+        "as_of": _moment(value.as_of),
+        "oldest_price_at": _moment(value.oldest_price_at),
+    }
+    if holdings:
+        body["holdings"] = [holding_json(h) for h in value.holdings]
+    return body
