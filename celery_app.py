@@ -3,11 +3,33 @@
 import os
 
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clera.settings")
 
 app = Celery("clera")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.broker_connection_retry_on_startup = True
-app.conf.beat_schedule = {}
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _schedule(sender: Celery, **kwargs: object) -> None:
+    """The beat schedule, built once settings are loaded (not at import: tests set the
+    environment first).
+
+    Run exactly ONE beat process (Procfile ``beat``; its schedule file lives in var/). Each run
+    expires before the next is due, so a backlog never piles up; the tasks lock against overlap.
+    """
+    sender.conf.beat_schedule = {
+        "collect-symbols": {
+            "task": "realtime.collect_symbols",
+            "schedule": settings.SYMBOL_COLLECTION_INTERVAL,
+            "options": {"expires": settings.SYMBOL_COLLECTION_INTERVAL * 0.9},
+        },
+        "recalculate-all": {
+            "task": "realtime.recalculate_all",
+            "schedule": settings.RECALCULATION_INTERVAL,
+            "options": {"expires": settings.RECALCULATION_INTERVAL * 0.9},
+        },
+    }

@@ -11,15 +11,22 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from realtime import serving  # noqa: E402
+from realtime.auth import TicketAuth, TrustedOriginValidator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # Origin first (ALLOWED_HOSTS or CSRF_TRUSTED_ORIGINS), then the session, then a
+        # ?ticket= (see realtime.auth).
+        "websocket": TrustedOriginValidator(
+            AuthMiddlewareStack(TicketAuth(URLRouter(websocket_urlpatterns)))
         ),
     }
 )
+
+# Under daphne: close codes 1001/1008/1013 with reasons, and SIGTERM closes every socket with
+# 1001 before the server stops (see realtime.serving).
+serving.install()

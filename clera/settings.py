@@ -1,6 +1,7 @@
 """Django settings. Every knob is an environment variable with a safe default, read only here."""
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "marketdata",
     "portfolio",
@@ -84,6 +86,16 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The portfolio API (portfolio/api/): token first, so a missing login answers 401.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "portfolio.api.authentication.CsrfSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["portfolio.api.throttling.UserThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "portfolio.api.errors.api_exception_handler",
 }
 
 # --- Database -------------------------------------------------------------------------------
@@ -91,6 +103,12 @@ REST_FRAMEWORK = {
 if "DATABASE_URL" not in os.environ:
     VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Tests on SQLite get a file (one per test process), not Django's shared in-memory database,
+    # whose table locks fail at once: concurrent requests then wait for each other as they do
+    # in production (e.g. two "add funds" requests with one Idempotency-Key).
+    VAR_DIR.mkdir(exist_ok=True)
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
 # --- Redis: channel layer, Celery, cache ------------------------------------------------------
 
@@ -98,9 +116,12 @@ EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=6380)
 REDIS_IS_EMBEDDED = "REDIS_URL" not in os.environ
 REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 
+# The pub/sub layer with a pipelined group_send_many (realtime/layers.py): with a member in
+# every group it sends 2-5x what the classic RedisChannelLayer does (~2,000/s here) and 10-18x
+# batched; its at-most-once delivery is covered by whole-state, numbered updates (BENCHMARKS.md).
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "realtime.layers.PubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL]},
     },
 }
@@ -171,6 +192,45 @@ else:
         else ALPACA_BROKER_CREDENTIALS
     )
 
+# --- Portfolio REST API (portfolio/api/) ----------------------------------------------------
+
+# Requests per signed-in user (DRF rate: "240/minute", "10/second"; "none" switches it off).
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="240/minute")
+# Token requests per client IP: slows down password guessing.
+API_AUTH_THROTTLE_RATE = env.str("API_AUTH_THROTTLE_RATE", default="10/minute")
+# Seconds asset details (name, class, exchange) stay cached; assets rarely change.
+ASSET_CACHE_TTL = env.int("ASSET_CACHE_TTL", default=86400)
+# Seconds a portfolio history answer stays cached.
+HISTORY_CACHE_TTL = env.int("HISTORY_CACHE_TTL", default=60)
+# Largest single "add funds" deposit, in dollars.
+FUNDS_MAX_AMOUNT = Decimal(env.str("FUNDS_MAX_AMOUNT", default="50000"))
+# Seconds an "add funds" request waits for a newly linked bank account to be approved.
+FUNDS_ACH_APPROVAL_WAIT = env.float("FUNDS_ACH_APPROVAL_WAIT", default=3.0)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Clera portfolio API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": "",  # filled in by portfolio.api.schema.describe
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portfolio.api.schema.describe",
+    ],
+}
+
+# --- Portfolio analytics: classification table (portfolio/classification.py) ---------------
+
+# Classification CSVs (symbol,name,category,sector,industry), comma-separated, read in order:
+# a later file's row replaces an earlier one. List the shipped file and yours to extend it,
+# only yours to replace it. Relative paths are from the project root.
+CLASSIFICATION_CSV = env.list(
+    "CLASSIFICATION_CSV", default=["portfolio/data/classification.csv"]
+)
+
 # --- Real-time portfolio --------------------------------------------------------------------
 
 SYMBOL_COLLECTION_INTERVAL = env.int("SYMBOL_COLLECTION_INTERVAL", default=60)
@@ -178,6 +238,74 @@ PRICE_TTL = env.int("PRICE_TTL", default=3600)
 MIN_UPDATE_INTERVAL = env.float("MIN_UPDATE_INTERVAL", default=1.0)
 RECALCULATION_INTERVAL = env.int("RECALCULATION_INTERVAL", default=15)
 ENABLE_REALTIME_PORTFOLIO = env.bool("ENABLE_REALTIME_PORTFOLIO", default=True)
+
+# --- Real-time pipeline state: price cache, account book, broker events, quote consumer -----
+# Read by marketdata/price_cache.py, marketdata/quotes.py, marketdata/events.py and
+# realtime/book.py + realtime/services.py; README's configuration table says what each does.
+
+TRADE_FRESHNESS_SECONDS = env.float("TRADE_FRESHNESS_SECONDS", default=60.0)
+QUOTE_FLUSH_SECONDS = env.float("QUOTE_FLUSH_SECONDS", default=0.05)
+QUOTE_FLUSH_MESSAGES = env.int("QUOTE_FLUSH_MESSAGES", default=5000)
+QUOTE_STREAM_SILENCE_SECONDS = env.float("QUOTE_STREAM_SILENCE_SECONDS", default=30.0)
+# Alpaca's free IEX plan streams at most 30 symbols; SIP plans have no symbol limit (0).
+QUOTE_STREAM_SYMBOL_LIMIT = env.int(
+    "QUOTE_STREAM_SYMBOL_LIMIT", default=30 if ALPACA_DATA_FEED == "iex" else 0
+)
+QUOTE_LOCK_SECONDS = env.float("QUOTE_LOCK_SECONDS", default=15.0)
+EVENTS_SILENCE_SECONDS = env.float("EVENTS_SILENCE_SECONDS", default=45.0)
+EVENTS_MAX_BACKOFF_SECONDS = env.float("EVENTS_MAX_BACKOFF_SECONDS", default=30.0)
+ACCOUNT_FETCH_CONCURRENCY = env.int("ACCOUNT_FETCH_CONCURRENCY", default=8)
+LAST_EQUITY_REFRESH_SPREAD = env.int("LAST_EQUITY_REFRESH_SPREAD", default=300)
+
+# --- Real-time push: presence, fan-out, calculator, operations stats ------------------------
+# Read by realtime/presence.py, fanout.py, calculator.py and stats.py; the README's
+# configuration table says what each does.
+
+# Seconds a socket counts as live after its last heartbeat: a little over two server
+# heartbeats (15 s each by default), so a crashed process's sockets vanish soon after.
+PRESENCE_TTL = env.float("PRESENCE_TTL", default=35.0)
+# Updates kept per account for a reconnecting client, and how long they are kept.
+UPDATE_HISTORY_LENGTH = env.int("UPDATE_HISTORY_LENGTH", default=50)
+UPDATE_HISTORY_SECONDS = env.int("UPDATE_HISTORY_SECONDS", default=3600)
+# Seconds trade events are collected per account before one "orders"/"positions" push.
+TRADE_BATCH_WINDOW = env.float("TRADE_BATCH_WINDOW", default=1.0)
+# Calculator processes sharing the accounts by hash (run_calculator --partition 0..N-1).
+CALCULATOR_PARTITIONS = env.int("CALCULATOR_PARTITIONS", default=1)
+# Seconds between a process's writes of its socket counters, and how long they count after
+# (a process silent that long has died and drops out of the sums).
+STATS_FLUSH_INTERVAL = env.float("STATS_FLUSH_INTERVAL", default=5.0)
+STATS_TTL = env.int("STATS_TTL", default=20)
+# Batched events needed before a low batch efficiency marks the service degraded.
+STATS_MIN_BATCH_EVENTS = env.int("STATS_MIN_BATCH_EVENTS", default=100)
+# Seconds without market data after which /health says "degraded" (still 200).
+HEALTH_QUOTES_MAX_AGE = env.float("HEALTH_QUOTES_MAX_AGE", default=60.0)
+
+# --- Real-time sockets: /ws/portfolio/<id> and /ws/stream ------------------------------------
+# Read by realtime/consumers.py and its helpers (limits, tickets, relay, hub); the README's
+# configuration table says what each does.
+
+# Seconds between the server's app-level pings; a client silent longer than the timeout is
+# closed (4408). Presence (PRESENCE_TTL) assumes the 15 s default.
+WS_HEARTBEAT_INTERVAL = env.float("WS_HEARTBEAT_INTERVAL", default=15.0)
+WS_HEARTBEAT_TIMEOUT = env.float("WS_HEARTBEAT_TIMEOUT", default=30.0)
+# Open sockets per user (across processes), per daphne process, and across all processes
+# (0 = no overall cap); one more is closed with 1013.
+WS_MAX_CONNECTIONS_PER_USER = env.int("WS_MAX_CONNECTIONS_PER_USER", default=5)
+WS_MAX_CONNECTIONS_PER_PROCESS = env.int("WS_MAX_CONNECTIONS_PER_PROCESS", default=10000)
+WS_MAX_CONNECTIONS_TOTAL = env.int("WS_MAX_CONNECTIONS_TOTAL", default=0)
+# Inbound frames: the largest accepted, the most per second, and the bad frames a minute a
+# client may send (each answered with an error) before it is closed with 1008.
+WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=4096)
+WS_MAX_MESSAGES_PER_SECOND = env.int("WS_MAX_MESSAGES_PER_SECOND", default=20)
+WS_MAX_BAD_FRAMES = env.int("WS_MAX_BAD_FRAMES", default=5)
+# Symbols one /ws/stream socket may follow, and the least seconds between two price_update
+# messages of one symbol (the relay coalesces quotes in between).
+WS_MAX_SYMBOLS = env.int("WS_MAX_SYMBOLS", default=50)
+WS_STREAM_INTERVAL = env.float("WS_STREAM_INTERVAL", default=0.25)
+# Seconds a ticket from POST /api/realtime/ticket can be redeemed (once).
+WS_TICKET_TTL = env.int("WS_TICKET_TTL", default=30)
+# Seconds a daphne process given SIGTERM waits for its sockets to close (1001) before exiting.
+WS_SHUTDOWN_GRACE = env.float("WS_SHUTDOWN_GRACE", default=5.0)
 
 # --- Logging --------------------------------------------------------------------------------
 

@@ -1,11 +1,28 @@
 """Root URL configuration."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from clera.health import health
+from realtime import views as realtime_views
+from realtime.api import TicketView
 
 urlpatterns = [
+    # Before "admin/": the real-time statistics page, staff only like the rest of the admin.
+    path(
+        "admin/realtime/",
+        admin.site.admin_view(realtime_views.websocket_stats_admin),
+        name="realtime-admin-stats",
+    ),
     path("admin/", admin.site.urls),
     path("health", health, name="health"),
+    path("metrics", realtime_views.metrics, name="metrics"),
+    # Before "api/": the portfolio API answers every other /api/ path with its 404.
+    path("api/realtime/ticket", TicketView.as_view(), name="realtime-ticket"),
+    path(
+        "api/admin/websocket-stats",
+        realtime_views.WebsocketStatsView.as_view(),
+        name="websocket-stats",
+    ),
+    path("api/", include("portfolio.api.urls")),
 ]

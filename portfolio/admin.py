@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
-from portfolio.models import BrokerageAccount
+from portfolio.models import BrokerageAccount, FundsTransfer
 
 User = get_user_model()
 
@@ -15,6 +15,26 @@ class BrokerageAccountAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     search_fields = ("user__username", "account_id")
     raw_id_fields = ("user",)
+
+
+@admin.register(FundsTransfer)
+class FundsTransferAdmin(admin.ModelAdmin):
+    """Read-only: these rows are the record of money asked for; editing them would lie."""
+
+    list_display = ("created_at", "user", "account_id", "amount", "state", "transfer_id")
+    list_filter = ("state",)
+    list_select_related = ("user",)
+    search_fields = ("user__username", "account_id", "transfer_id", "idempotency_key")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class BrokerageAccountInline(admin.TabularInline):

@@ -21,3 +21,39 @@ class BrokerageAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label or self.account_id} ({self.user})"
+
+
+class FundsTransfer(models.Model):
+    """One "add funds" request, keyed by the client's Idempotency-Key.
+
+    The row is created (unique per user and key) before Alpaca is called, so a retried or
+    doubled request finds it and gets the first answer instead of moving money twice.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Alpaca call in flight"
+        COMPLETED = "completed", "Transfer created; the answer is stored"
+        UNKNOWN = "unknown", "Alpaca did not say whether it created the transfer"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="funds_transfers", on_delete=models.PROTECT
+    )
+    idempotency_key = models.CharField(max_length=255)
+    account_id = models.UUIDField(help_text="The Alpaca account credited.")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    transfer_id = models.UUIDField(null=True, blank=True, help_text="Alpaca's transfer id.")
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("user", "idempotency_key"), name="funds_transfer_unique_key_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} to {self.account_id} ({self.state})"

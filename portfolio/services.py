@@ -1,14 +1,32 @@
 """Write-side operations for portfolio data."""
 
 import logging
+import time
 import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
+from marketdata.broker import gateway
+from marketdata.errors import BrokerError, BrokerTimeout, BrokerUnavailable
 from marketdata.sandbox_client import sandbox_accounts
-from portfolio.models import BrokerageAccount
+from marketdata.types import AchRelationship, Transfer
+from portfolio import money
+from portfolio.api.errors import (
+    BankLinkPending,
+    BankLinkRequired,
+    IdempotencyKeyReused,
+    RequestInProgress,
+)
+from portfolio.models import BrokerageAccount, FundsTransfer
+from portfolio.selectors import transfer_json
 
 logger = logging.getLogger(__name__)
 
@@ -87,3 +105,210 @@ def seed_demo_users() -> list[tuple[str, list[str]]]:
 
     logger.info("demo users ready: %s (password %r)", ", ".join(u for u, _ in plan), DEMO_PASSWORD)
     return plan
+
+
+# --- Add funds -------------------------------------------------------------------------------
+
+#: ACH relationship statuses on the way to APPROVED.
+BANK_LINK_WAITING = ("QUEUED", "PENDING", "SUBMITTED")
+#: The bank account linked automatically in a sandbox (Alpaca's documented test numbers).
+SANDBOX_BANK = {
+    "bank_account_type": "CHECKING",
+    "bank_account_number": "123456789",
+    "bank_routing_number": "121000358",
+    "nickname": "Sandbox checking",
+}
+#: Seconds between two looks at a bank link being approved, or at a deposit in flight.
+POLL_INTERVAL = 0.25
+#: How far before our record Alpaca's clock may date the transfer it created for it.
+CLOCK_SKEW = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class FundsResult:
+    """The deposit as first answered, and whether this answer is a replay of it."""
+
+    body: dict
+    replayed: bool
+
+
+def _in_flight_limit() -> timedelta:
+    """Longest a deposit request can be busy with Alpaca: after this its claim is stale."""
+    calls = 3 + settings.FUNDS_ACH_APPROVAL_WAIT / POLL_INTERVAL
+    return timedelta(seconds=calls * 2 * settings.ALPACA_TIMEOUT + 60)
+
+
+def _claim(
+    user: AbstractBaseUser, key: str, account_id: str, amount: Decimal
+) -> tuple[FundsTransfer, bool]:
+    """Our row for (user, key), created now if new: the database decides who goes first."""
+    try:
+        with transaction.atomic():
+            record = FundsTransfer.objects.create(
+                user=user, idempotency_key=key, account_id=account_id, amount=amount
+            )
+        return record, True
+    except IntegrityError:
+        return FundsTransfer.objects.get(user=user, idempotency_key=key), False
+
+
+def _settled(record: FundsTransfer) -> FundsTransfer | None:
+    """The row once its first request is done with it (None: it gave the key back), or as
+    it stands after a short wait."""
+    deadline = time.monotonic() + 2 * settings.ALPACA_TIMEOUT + 1
+    while record.state == FundsTransfer.State.PENDING and time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL)
+        try:
+            record.refresh_from_db()
+        except FundsTransfer.DoesNotExist:
+            return None
+    return record
+
+
+def _take_over(record: FundsTransfer) -> bool:
+    """Whether this request now owns a row whose outcome is unknown or whose owner died."""
+    now = timezone.now()
+    orphaned = Q(state=FundsTransfer.State.UNKNOWN) | Q(
+        state=FundsTransfer.State.PENDING, updated_at__lt=now - _in_flight_limit()
+    )
+    taken = FundsTransfer.objects.filter(orphaned, pk=record.pk).update(
+        state=FundsTransfer.State.PENDING, updated_at=now
+    )
+    return taken == 1
+
+
+def _transfer_already_made(record: FundsTransfer) -> Transfer | None:
+    """The transfer Alpaca made for an earlier, unanswered attempt of this row, if any.
+
+    Alpaca transfers carry no key of ours: the match is an incoming transfer of the same
+    amount, created since the row, that no other row has claimed.
+    """
+    claimed = {
+        str(transfer_id)
+        for transfer_id in FundsTransfer.objects.filter(
+            account_id=record.account_id, transfer_id__isnull=False
+        )
+        .exclude(pk=record.pk)
+        .values_list("transfer_id", flat=True)
+    }
+    candidates = [
+        transfer
+        for transfer in gateway().transfers(record.account_id, limit=100)
+        if transfer.direction == "INCOMING"
+        and transfer.amount == record.amount
+        and transfer.created_at >= record.created_at - CLOCK_SKEW
+        and transfer.id not in claimed
+    ]
+    return min(candidates, key=lambda transfer: transfer.created_at, default=None)
+
+
+def _approved_link(account_id: str) -> tuple[AchRelationship | None, bool]:
+    """The account's first approved ACH relationship, and whether one is on its way."""
+    links = gateway().ach_relationships(account_id)
+    approved = next((link for link in links if link.status == "APPROVED"), None)
+    return approved, any(link.status in BANK_LINK_WAITING for link in links)
+
+
+def _bank_link(user: AbstractBaseUser, account_id: str) -> AchRelationship:
+    """The account's approved ACH relationship; in a sandbox one is linked when missing.
+
+    A new link is approved by the broker after a moment: we wait FUNDS_ACH_APPROVAL_WAIT
+    seconds for it, then ask the client to retry.
+    """
+    approved, waiting = _approved_link(account_id)
+    if approved is not None:
+        return approved
+    if not waiting:
+        if not (settings.USE_BUILTIN_SANDBOX or settings.ALPACA_SANDBOX):
+            raise BankLinkRequired()
+        owner = user.get_full_name() or user.get_username()
+        gateway().create_ach_relationship(account_id, account_owner_name=owner, **SANDBOX_BANK)
+        logger.info("linked a sandbox bank account to %s", account_id)
+    deadline = time.monotonic() + settings.FUNDS_ACH_APPROVAL_WAIT
+    while time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL)
+        approved, _ = _approved_link(account_id)
+        if approved is not None:
+            return approved
+    raise BankLinkPending(retry_after=2)
+
+
+def _complete(record: FundsTransfer, transfer: Transfer) -> FundsResult:
+    record.state = FundsTransfer.State.COMPLETED
+    record.transfer_id = transfer.id
+    record.response_body = transfer_json(transfer)
+    record.save(update_fields=["state", "transfer_id", "response_body", "updated_at"])
+    return FundsResult(record.response_body, replayed=False)
+
+
+def _forget(record: FundsTransfer, outcome_unknown: bool) -> None:
+    """After a failed attempt: keep the row as "unknown" if Alpaca may have acted, else
+    release the key so a retry starts afresh."""
+    if outcome_unknown:
+        FundsTransfer.objects.filter(pk=record.pk).update(
+            state=FundsTransfer.State.UNKNOWN, updated_at=timezone.now()
+        )
+    else:
+        record.delete()
+
+
+def _owned_record(
+    user: AbstractBaseUser, account_id: str, amount: Decimal, key: str
+) -> FundsTransfer | FundsResult:
+    """The row this request may act on, or the stored answer of the request that owns it."""
+    for _ in range(2):  # a second round when the first owner released the key meanwhile
+        record, created = _claim(user, key, account_id, amount)
+        if created:
+            return record
+        if record.amount != amount or str(record.account_id) != str(account_id):
+            raise IdempotencyKeyReused(
+                details={"amount": money.money(record.amount), "account_id": str(record.account_id)}
+            )
+        settled = _settled(record)
+        if settled is None:
+            continue
+        if settled.state == FundsTransfer.State.COMPLETED:
+            return FundsResult(settled.response_body, replayed=True)
+        if not _take_over(settled):
+            break
+        try:
+            made = _transfer_already_made(settled)
+        except BaseException:
+            _forget(settled, outcome_unknown=True)  # still unknown: the next retry looks again
+            raise
+        if made is not None:
+            logger.info("deposit %s: adopted transfer %s of a lost attempt", settled.pk, made.id)
+            return _complete(settled, made)
+        return settled
+    raise RequestInProgress(retry_after=1)
+
+
+def add_funds(
+    user: AbstractBaseUser, account_id: str, amount: Decimal, idempotency_key: str
+) -> FundsResult:
+    """Deposit ``amount`` into the account by ACH, at most once per idempotency key.
+
+    The (user, key) row is committed BEFORE Alpaca is called, so of two requests with one key
+    only the first calls Alpaca; the other waits for its answer and replays it. When Alpaca's
+    answer is lost (timeout, 5xx) the row says "unknown" and a retry first looks for the
+    transfer Alpaca may have made, so a deposit is never made twice. When Alpaca refused, or
+    we never got as far as asking it for the transfer, the key is released for a retry.
+    """
+    owned = _owned_record(user, account_id, amount, idempotency_key)
+    if isinstance(owned, FundsResult):
+        return owned
+    try:
+        relationship = _bank_link(user, account_id)
+    except BaseException:
+        _forget(owned, outcome_unknown=False)
+        raise
+    try:
+        transfer = gateway().create_transfer(account_id, amount, "INCOMING", relationship.id)
+    except BrokerError as failure:
+        _forget(owned, outcome_unknown=isinstance(failure, BrokerTimeout | BrokerUnavailable))
+        raise
+    except BaseException:
+        _forget(owned, outcome_unknown=True)
+        raise
+    logger.info("deposit %s: transfer %s of %s to %s", owned.pk, transfer.id, amount, account_id)
+    return _complete(owned, transfer)

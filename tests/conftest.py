@@ -1,9 +1,10 @@
 """Shared fixtures over the real services started by `tests.stack`."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+import requests
 from django.conf import settings
 
 from tests.stack import sandbox_origin
@@ -22,3 +23,18 @@ def redis_client() -> Iterator[redis.Redis]:
     client.flushdb()
     yield client
     client.close()
+
+
+@pytest.fixture
+def faults(sandbox_url: str) -> Iterator[Callable[..., None]]:
+    """Turn the sandbox's REST fault knobs; whatever was set before is restored afterwards."""
+    url = f"{sandbox_url}/_sandbox/faults"
+    before = requests.get(url, timeout=5).json()
+
+    def turn(**knobs: float) -> None:
+        requests.put(url, json=knobs, timeout=5).raise_for_status()
+
+    try:
+        yield turn
+    finally:
+        requests.put(url, json=before, timeout=5).raise_for_status()

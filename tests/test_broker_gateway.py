@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
@@ -64,21 +64,6 @@ def stock(sandbox_url: str) -> str:
     return next(
         asset.symbol for asset in BrokerGateway().assets() if asset.asset_class == "us_equity"
     )
-
-
-@pytest.fixture
-def faults(sandbox_url: str) -> Iterator[Callable[..., None]]:
-    """Turn the sandbox's fault knobs; whatever was set before is restored afterwards."""
-    url = f"{sandbox_url}/_sandbox/faults"
-    before = requests.get(url, timeout=5).json()
-
-    def turn(**knobs: float) -> None:
-        requests.put(url, json=knobs, timeout=5).raise_for_status()
-
-    try:
-        yield turn
-    finally:
-        requests.put(url, json=before, timeout=5).raise_for_status()
 
 
 #: What a broken broker answers, by path: (status, headers, body).

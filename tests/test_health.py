@@ -8,11 +8,14 @@ from clera.ports import free_port
 pytestmark = pytest.mark.django_db
 
 
-def test_health_ok_when_database_and_redis_answer(client):
+def test_health_ok_when_database_and_redis_answer(client, redis_client):
     response = client.get("/health")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"] == {"database": "ok", "redis": "ok"}
+    assert body["quotes"]["status"] == "idle"  # nothing tracked yet: nothing to stream
 
 
 def test_health_names_redis_when_it_is_down(client):

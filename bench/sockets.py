@@ -1,0 +1,515 @@
+"""WebSocket benchmarks: (d) idle sockets one daphne process holds, and (c) end to end latency.
+
+Everything runs for real, started by this script: an embedded Redis, the built-in sandbox, a
+database of its own (SQLite in a temporary folder, one user linked to the accounts used, signed
+in), daphne serving ``clera.asgi``, and — in its own process, so its CPU is its own and is
+reported — a load generator of aiohttp WebSocket clients that answer the server's pings. The
+file-descriptor limit is raised as far as the hard limit allows before anything starts.
+
+**idle** (d): ``--sockets`` clients connect (``--concurrency`` handshakes at a time) and stay
+idle for ``--hold`` seconds — past two server heartbeats, so leases, presence and pings run —
+then the script counts the sockets still open and reads daphne's resident memory (VmRSS, from
+/proc). Memory per socket = (RSS with the sockets − RSS before them) / sockets. Baseline, in the
+same go: the same clients against daphne serving a bare Channels consumer that only accepts
+(:data:`baseline_application`) — the floor of daphne + Channels per socket. Kinds:
+``portfolio`` (``/ws/portfolio/<id>``: snapshot at connect, group membership, presence) and
+``stream`` (``/ws/stream``).
+
+**e2e** (c): the whole pipeline — sandbox at ``--quotes-per-second`` over ``--accounts``
+accounts, one symbol collection, ``consume_quotes``, ``run_calculator`` and daphne — and
+``--clients`` sockets, each on its own account. Latency = receipt time − the exchange timestamp
+of the newest trade the update is the first to reflect: the newest ``price_at`` among its
+holdings, sampled when it is newer than in the client's previous message (an update after a
+quote-only tick revalues at the same last trade, and its newest ``price_at`` says nothing about
+when that tick happened). Measured for ``--seconds`` after a warm-up.
+Reported: p50/p95/p99/max, updates per second, and the CPU of every process. Target: p99 <=
+MIN_UPDATE_INTERVAL + 150 ms.
+
+Run from the repository root::
+
+    .venv/bin/python -m bench.sockets idle [--sockets 10000] [--kind portfolio] [--hold 35]
+    .venv/bin/python -m bench.sockets e2e [--clients 1000] [--accounts 10000] \\
+        [--quotes-per-second 5000] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import multiprocessing
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clera.settings")
+
+from clera.embedded_redis import EmbeddedRedis  # noqa: E402
+from clera.local_server import LocalServer  # noqa: E402
+from clera.ports import free_port  # noqa: E402
+from clera.sandbox_process import SandboxProcess  # noqa: E402
+
+HOST = "127.0.0.1"
+OURS = "clera.asgi:application"
+BASELINE = "bench.sockets:baseline_application"
+SEED = 7
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# Migrate a fresh database; one user linked to the given accounts, signed in.
+SETUP = """
+import json, sys, django
+django.setup()
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+from portfolio.models import BrokerageAccount
+call_command("migrate", verbosity=0)
+user = get_user_model().objects.create_user(username="bench")
+BrokerageAccount.objects.bulk_create(
+    BrokerageAccount(user=user, account_id=a) for a in json.loads(sys.stdin.read())
+)
+client = Client()
+client.force_login(user)
+print(json.dumps({"cookie": client.cookies[settings.SESSION_COOKIE_NAME].value}))
+"""
+
+COLLECT = """
+import django, time
+django.setup()
+from realtime.services import collect_symbols
+started = time.monotonic()
+print(collect_symbols(), round(time.monotonic() - started, 1))
+"""
+
+
+@functools.cache
+def _baseline() -> Any:
+    from channels.generic.websocket import AsyncWebsocketConsumer
+    from channels.routing import ProtocolTypeRouter
+
+    from clera.asgi import django_asgi_app
+
+    class Accept(AsyncWebsocketConsumer):
+        channel_layer_alias = None
+
+    return ProtocolTypeRouter({"http": django_asgi_app, "websocket": Accept.as_asgi()})
+
+
+async def baseline_application(scope: dict, receive: Any, send: Any) -> None:
+    """The baseline for ``idle``: a bare Channels consumer that accepts and does nothing
+    (HTTP still reaches Django, for /health)."""
+    await _baseline()(scope, receive, send)
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+class Command(LocalServer):
+    """A long-running ``manage.py`` command (the quote consumer, the calculator)."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+        super().__init__(HOST, 0, startup_timeout=0)
+        self.name, self.args, self.env, self.log = name, args, env, log
+
+    def command(self) -> list[str]:
+        return [sys.executable, "manage.py", *self.args]
+
+    def popen_options(self) -> dict[str, Any]:
+        output = self.log.open("w")
+        return {"env": self.env, "cwd": ROOT, "stdout": output, "stderr": subprocess.STDOUT}
+
+    def start(self) -> Command:
+        self._process = subprocess.Popen(
+            self.command(), start_new_session=True, **self.popen_options()
+        )
+        return self
+
+
+def _raise_fd_limit() -> int:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def _pid(server: LocalServer) -> int:
+    assert server._process is not None
+    return server._process.pid
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _setup_database(env: dict[str, str], account_ids: list[str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", SETUP], input=json.dumps(account_ids), env=env, cwd=ROOT,
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])["cookie"]
+
+
+@dataclass
+class Stack:
+    folder: Path
+    env: dict[str, str]
+    sandbox: SandboxProcess
+    accounts: list[dict] = field(default_factory=list)
+
+
+@contextmanager
+def stack(
+    accounts: int, symbols: int, quotes_per_second: int, extra_env: dict[str, str]
+) -> Iterator[tuple[Stack, ExitStack]]:
+    """Redis, the sandbox and the environment every child shares."""
+    with ExitStack() as stop, tempfile.TemporaryDirectory(prefix="bench-sockets-") as folder:
+        path = Path(folder)
+        redis_server = stop.enter_context(EmbeddedRedis(port=0))
+        sandbox = SandboxProcess(
+            HOST, free_port(), accounts=accounts, symbols=symbols,
+            quotes_per_second=quotes_per_second, seed=SEED, output=(path / "sandbox.log").open("w"),
+            startup_timeout=600,
+        )  # fmt: skip
+        stop.enter_context(sandbox)
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "clera.settings",
+            "REDIS_URL": redis_server.url,
+            "DATABASE_URL": f"sqlite:///{path / 'db.sqlite3'}",
+            "ALPACA_BROKER_URL": sandbox.origin,
+            "ALPACA_DATA_URL": sandbox.origin,
+            "ALPACA_STREAM_URL": sandbox.stream_origin,
+            "LOG_LEVEL": "WARNING",
+            "WS_MAX_CONNECTIONS_PER_USER": "1000000",
+            "WS_MAX_CONNECTIONS_PER_PROCESS": "1000000",
+            **extra_env,
+        }
+        for name in (
+            "BROKER_API_KEY",
+            "BROKER_SECRET_KEY",
+            "APCA_API_KEY_ID",
+            "APCA_API_SECRET_KEY",
+        ):
+            env.pop(name, None)
+        listing = requests.get(f"{sandbox.origin}/_sandbox/accounts", timeout=60).json()
+        yield Stack(path, env, sandbox, listing["accounts"]), stop
+
+
+def _daphne(env: dict[str, str], folder: Path, application: str, log: str = "daphne") -> Any:
+    from realtime.server_process import DaphneProcess
+
+    class Daphne(DaphneProcess):
+        def command(self) -> list[str]:
+            return [*super().command()[:-1], application]
+
+    return Daphne(HOST, free_port(), env, output=(folder / f"{log}.log").open("w"), startup=120)
+
+
+# --- the load generator (its own process) ------------------------------------------------------
+
+
+def _newest_price_at(data: dict) -> float | None:
+    stamps = [h["price_at"] for h in data.get("holdings", ()) if h.get("price_at")]
+    return max(datetime.fromisoformat(s).timestamp() for s in stamps) if stamps else None
+
+
+async def _load(
+    pipe: Any, urls: list[str], headers: dict[str, str], concurrency: int, answered: bool
+) -> None:
+    """Open every socket (a heartbeat first; ``answered``: wait for the server's first message),
+    then follow the parent's commands: measure, report, stop."""
+    import aiohttp
+
+    connected = ready = closed = failed = 0
+    measuring = False
+    latencies: list[float] = []
+    errors: list[str] = []
+    updates = 0
+    gate = asyncio.Semaphore(concurrency)
+    all_ready = asyncio.Event()
+
+    async def client(session: aiohttp.ClientSession, url: str) -> None:
+        nonlocal connected, ready, closed, failed, updates
+        try:
+            async with gate:
+                socket = await session.ws_connect(url, headers=headers, autoping=True)
+                connected += 1
+                await socket.send_str('{"type":"heartbeat"}')
+                first = await socket.receive(timeout=120) if answered else None
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            failed += 1
+            errors.append(f"connect {error!r}"[:200])
+            return
+        if first is not None and first.type != aiohttp.WSMsgType.TEXT:
+            failed += 1
+            errors.append(f"first {first.type} {first.data} {socket.close_code}"[:200])
+            return
+        newest = _newest_price_at(json.loads(first.data).get("data", {})) if first else None
+        newest = newest or 0.0
+        ready += 1
+        if ready + failed == len(urls):
+            all_ready.set()
+        async for message in socket:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                errors.append(f"{message.type} {message.data} {message.extra} {socket.close_code}")
+                break
+            if '"error"' in message.data[:20]:
+                errors.append(message.data[:200])
+            body = json.loads(message.data)
+            if body["type"] == "ping":
+                await socket.send_str('{"type":"pong"}')
+            elif body["type"] == "update":
+                stamp = _newest_price_at(body["data"])
+                if measuring:
+                    updates += 1
+                    if stamp is not None and stamp > newest:
+                        latencies.append(time.time() - stamp)
+                newest = max(newest, stamp or 0.0)
+        errors.append(f"closed {socket.close_code} {socket.exception()}")
+        closed += 1
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started, cpu = time.perf_counter(), time.process_time()
+        tasks = [asyncio.create_task(client(session, url)) for url in urls]
+        with suppress(TimeoutError):
+            await asyncio.wait_for(all_ready.wait(), 900)
+        loop = asyncio.get_running_loop()
+        pipe.send({"ready": ready, "failed": failed, "seconds": time.perf_counter() - started,
+                   "cpu": time.process_time() - cpu, "errors": errors[:5]})  # fmt: skip
+        while True:
+            command = await loop.run_in_executor(None, pipe.recv)
+            if command == "measure":
+                latencies.clear()
+                updates, measuring = 0, True
+                wall, cpu = time.perf_counter(), time.process_time()
+            elif command == "report":
+                pipe.send({
+                    "open": ready - closed, "closed": closed, "updates": updates,
+                    "errors": errors[:5],
+                    "latencies": latencies, "seconds": time.perf_counter() - wall,
+                    "cpu": time.process_time() - cpu,
+                })  # fmt: skip
+                measuring = False
+            elif command == "stop":
+                break
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _load_main(pipe: Any, *args: Any) -> None:
+    _raise_fd_limit()
+    asyncio.run(_load(pipe, *args))
+
+
+@contextmanager
+def load_generator(
+    urls: list[str], headers: dict[str, str], concurrency: int, answered: bool = True
+) -> Iterator[Any]:
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_load_main, args=(child, urls, headers, concurrency, answered), daemon=True
+    )
+    process.start()
+    try:
+        yield parent, process
+    finally:
+        parent.send("stop")
+        process.join(60)
+        if process.is_alive():
+            process.kill()
+
+
+# --- (d) idle sockets -------------------------------------------------------------------------
+
+
+def _idle_round(
+    base: Stack, cookie: str, kind: str, application: str, args: argparse.Namespace
+) -> dict:
+    name = f"daphne-{kind}-{'ours' if application == OURS else 'baseline'}"
+    daphne = _daphne(base.env, base.folder, application, name)
+    with daphne:
+        origin = daphne.origin
+        if kind == "portfolio":
+            linked = [a["id"] for a in base.accounts[: args.linked]]
+            paths = [f"/ws/portfolio/{linked[i % len(linked)]}" for i in range(args.sockets)]
+        else:
+            paths = ["/ws/stream"] * args.sockets
+        headers = {"Origin": origin, "Cookie": f"sessionid={cookie}"}
+        urls = [f"ws://{HOST}:{daphne.port}{p}" for p in paths]
+        ours = application == OURS
+        with load_generator(urls[:50], headers, 50, ours) as (pipe, _):  # warm code and pools
+            pipe.recv()
+        time.sleep(2)
+        before = _rss_kb(daphne.pid)
+        cpu_before = _cpu_seconds(daphne.pid)
+        with load_generator(urls, headers, args.concurrency, ours) as (pipe, _):
+            connect = pipe.recv()
+            pipe.send("measure")
+            time.sleep(args.hold)
+            pipe.send("report")
+            held = pipe.recv()
+            after = _rss_kb(daphne.pid)
+        problems = [
+            line for line in (base.folder / f"{name}.log").read_text().splitlines()
+            if " WARNING " in line or " ERROR " in line
+        ]  # fmt: skip
+        return {
+            "kind": kind,
+            "app": "ours" if ours else "baseline",
+            "sockets": args.sockets,
+            "ready": connect["ready"],
+            "failed": connect["failed"],
+            "connect_seconds": connect["seconds"],
+            "open_after_hold": held["open"],
+            "errors": connect["errors"] + held["errors"],
+            "server_warnings": len(problems),
+            "first_warning": problems[:1],
+            "rss_before_mb": before / 1024,
+            "rss_after_mb": after / 1024,
+            "kb_per_socket": (after - before) / max(1, connect["ready"]),
+            "daphne_cpu_s": _cpu_seconds(daphne.pid) - cpu_before,
+            "loadgen_cpu_s": connect["cpu"] + held["cpu"],
+            "loadavg": _loadavg(),
+        }
+
+
+def idle(args: argparse.Namespace) -> None:
+    print(f"fd limit raised to {_raise_fd_limit()}; loadavg at start {_loadavg()}")
+    with stack(args.accounts, 150, 50, {"LOG_LEVEL": "WARNING"}) as (base, _):
+        chosen = [a for a in base.accounts if a["shape"] != "empty"]
+        base.accounts = chosen
+        cookie = _setup_database(base.env, [a["id"] for a in chosen[: args.linked]])
+        for round_number in range(1, args.rounds + 1):
+            for kind in args.kind.split(","):
+                for application in (BASELINE, OURS):
+                    result = _idle_round(base, cookie, kind, application, args)
+                    print(f"round {round_number} " + " ".join(
+                        f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in result.items()
+                    ), flush=True)  # fmt: skip
+
+
+# --- (c) end to end ---------------------------------------------------------------------------
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def e2e(args: argparse.Namespace) -> None:
+    print(f"fd limit raised to {_raise_fd_limit()}; loadavg at start {_loadavg()}")
+    extra = {
+        "ALPACA_DATA_FEED": "sip",
+        "QUOTE_STREAM_SYMBOL_LIMIT": "0",
+        "SYMBOL_COLLECTION_INTERVAL": "1200",
+        "ACCOUNT_FETCH_CONCURRENCY": "16",
+    }
+    started = time.monotonic()
+    with stack(args.accounts, args.symbols, args.quotes_per_second, extra) as (base, stop):
+        print(f"sandbox up in {time.monotonic() - started:.0f}s", flush=True)
+        watched = [a["id"] for a in base.accounts if a["shape"] not in ("empty", "cash_only")]
+        watched = watched[: args.clients]
+        cookie = _setup_database(base.env, watched)
+        collected = subprocess.run(
+            [sys.executable, "-c", COLLECT], env=base.env, cwd=ROOT, capture_output=True,
+            text=True, timeout=1200, check=True,
+        )  # fmt: skip
+        print(f"collection: {collected.stdout.strip()}", flush=True)
+        quotes = stop.enter_context(
+            Command("quotes", ["consume_quotes"], base.env, base.folder / "quotes.log")
+        )
+        calculator = stop.enter_context(
+            Command("calculator", ["run_calculator"], base.env, base.folder / "calculator.log")
+        )
+        daphne = stop.enter_context(_daphne(base.env, base.folder, OURS))
+        headers = {"Origin": daphne.origin, "Cookie": f"sessionid={cookie}"}
+        urls = [f"ws://{HOST}:{daphne.port}/ws/portfolio/{a}" for a in watched]
+        processes = {"sandbox": base.sandbox, "quotes": quotes, "calculator": calculator,
+                     "daphne": daphne}  # fmt: skip
+        for round_number in range(1, args.rounds + 1):
+            with load_generator(urls, headers, args.concurrency) as (pipe, _):
+                connect = pipe.recv()
+                time.sleep(args.warmup)
+                cpu = {name: _cpu_seconds(_pid(p)) for name, p in processes.items()}
+                pipe.send("measure")
+                time.sleep(args.seconds)
+                pipe.send("report")
+                report = pipe.recv()
+                used = {name: _cpu_seconds(_pid(p)) - cpu[name] for name, p in processes.items()}
+            latencies = report["latencies"]
+            seconds = report["seconds"]
+            figures = {
+                "clients": connect["ready"],
+                "failed": connect["failed"],
+                "updates_per_s": report["updates"] / seconds,
+                "samples": len(latencies),
+                "p50_ms": 1000 * _percentile(latencies, 0.50) if latencies else float("nan"),
+                "p95_ms": 1000 * _percentile(latencies, 0.95) if latencies else float("nan"),
+                "p99_ms": 1000 * _percentile(latencies, 0.99) if latencies else float("nan"),
+                "max_ms": 1000 * max(latencies) if latencies else float("nan"),
+                "mean_ms": 1000 * statistics.fmean(latencies) if latencies else float("nan"),
+                "loadgen_cpu": report["cpu"] / seconds,
+                **{f"{name}_cpu": used[name] / seconds for name in processes},
+                "loadavg": _loadavg(),
+            }
+            print(f"round {round_number} " + " ".join(
+                f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()
+            ), flush=True)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    idle_parser = commands.add_parser("idle", help="(d) idle sockets per daphne process")
+    idle_parser.add_argument("--sockets", type=int, default=10000)
+    idle_parser.add_argument("--kind", default="portfolio,stream")
+    idle_parser.add_argument("--hold", type=float, default=35.0)
+    idle_parser.add_argument("--accounts", type=int, default=200)
+    idle_parser.add_argument("--linked", type=int, default=50)
+    idle_parser.add_argument("--concurrency", type=int, default=200)
+    idle_parser.add_argument("--rounds", type=int, default=1)
+    e2e_parser = commands.add_parser("e2e", help="(c) quote-to-screen latency")
+    e2e_parser.add_argument("--clients", type=int, default=1000)
+    e2e_parser.add_argument("--accounts", type=int, default=10000)
+    e2e_parser.add_argument("--symbols", type=int, default=150)
+    e2e_parser.add_argument("--quotes-per-second", type=int, default=5000)
+    e2e_parser.add_argument("--seconds", type=float, default=60.0)
+    e2e_parser.add_argument("--warmup", type=float, default=10.0)
+    e2e_parser.add_argument("--concurrency", type=int, default=100)
+    e2e_parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    idle(args) if args.command == "idle" else e2e(args)
+
+
+if __name__ == "__main__":
+    main()

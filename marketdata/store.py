@@ -1,0 +1,98 @@
+"""Redis connections and the value encodings shared by every real-time key.
+
+The price cache (:mod:`marketdata.price_cache`), the account book (:mod:`realtime.book`), the
+event cursors (:mod:`marketdata.events`) and the quote consumer's status all live in the Redis
+at ``REDIS_URL`` and write values the same way, so any of them can be read by any process:
+
+* amounts and quantities: plain decimal strings (``"187.2"``, ``"-3"``), parsed to ``Decimal``;
+* moments: fixed-width UTC ISO 8601 with microseconds, ``"2026-11-20T15:00:00.123456Z"``.
+  Fixed width makes them compare correctly as strings, which the book's Lua scripts rely on.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import redis
+import redis.asyncio
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from .types import NEW_YORK
+
+#: A hung Redis must not hang a worker or a stream thread for ever; a dead one fails fast.
+SOCKET_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 2.0
+HEALTH_CHECK_INTERVAL = 15
+
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
+def _options() -> dict[str, Any]:
+    return {
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
+    }
+
+
+def redis_client() -> redis.Redis:
+    """The process's shared client for ``REDIS_URL`` (thread-safe; reconnects by itself)."""
+    url = settings.REDIS_URL
+    with _clients_lock:
+        client = _clients.get(url)
+        if client is None:
+            client = _clients[url] = redis.Redis.from_url(url, **_options())
+        return client
+
+
+def async_redis_client() -> redis.asyncio.Redis:
+    """A new asyncio client for ``REDIS_URL``; its connections belong to the caller's loop."""
+    return redis.asyncio.Redis.from_url(settings.REDIS_URL, **_options())
+
+
+@receiver(setting_changed)
+def _forget_clients(setting: str, **kwargs: Any) -> None:
+    """A test that points REDIS_URL elsewhere gets a client for the new URL."""
+    if setting == "REDIS_URL":
+        with _clients_lock:
+            _clients.clear()
+
+
+def moment_text(moment: datetime) -> str:
+    """A moment as fixed-width UTC text (naive moments are taken as UTC)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"
+
+
+def new_york_day(moment: datetime) -> str:
+    """The New York calendar date of a moment, ``YYYY-MM-DD`` (trading days are New York's)."""
+    return moment.astimezone(NEW_YORK).date().isoformat()
+
+
+def parse_moment(text: bytes | str | None) -> datetime | None:
+    """The moment :func:`moment_text` wrote; None for a missing or unreadable value."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.decode() if isinstance(text, bytes) else text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def parse_decimal(text: bytes | str | None) -> Decimal | None:
+    """A finite Decimal from a stored decimal string; None for a missing or unreadable value."""
+    if text is None or text == b"" or text == "":
+        return None
+    try:
+        number = Decimal(text.decode() if isinstance(text, bytes) else text)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None

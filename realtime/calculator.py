@@ -1,0 +1,534 @@
+"""The calculator: revalue exactly the watched accounts a change touched, and push them, coalesced.
+
+Input is the ``clera:changes`` stream (marketdata/price_cache.py): entries naming symbols whose
+prices changed and accounts whose cash or holdings changed. One pass (:meth:`Calculator.step`)
+
+1. reads every entry since its cursor (``XREAD BLOCK``; on start the cursor is the stream's
+   newest entry — ``$`` without losing what arrives before the first read — then one full pass);
+2. finds the *watched* accounts (a live socket, ``presence``; this process's partition) that
+   hold a changed symbol or are named directly. The holdings come from the book: the calculator
+   keeps the watched accounts' book entries and a symbol → watched-accounts index of them in
+   memory, re-reads who is watched (one ``ZRANGEBYSCORE``) and checks every watched account's
+   book ``revision`` (one pipelined round trip) every WATCH_REFRESH second, and reloads an
+   account whose revision moved. It is the book's holders index (``book.accounts_holding``)
+   intersected with presence, without asking Redis for every holder: when the whole market
+   moves, ``SUNION`` of the holders returns every account in the book on every pass (measured
+   ~0.11 s a pass at 10k accounts; it grows with the book), while this grows with the watched
+   accounts only — see BENCHMARKS.md;
+3. coalesces: an account pushed less than MIN_UPDATE_INTERVAL ago is put off until its interval
+   ends — then it is valued from the newest prices, so the final state is always delivered
+   (trailing edge) and nothing is dropped; any other account is due now;
+4. values the due accounts from the book and the price cache (pipelined reads: one round trip
+   for their revisions, one ``book.load`` for those that changed since this process cached them,
+   one for the prices they need) with ``portfolio.valuation.value_account`` — Decimal throughout
+   — and publishes ``valuation_json`` (holdings included; each holding says its price source and
+   time, the update its ``oldest_price_at``) through ``fanout.publish_many``.
+
+No step lists all accounts or scans keys: a pass costs what the watched accounts it touches
+cost. The full pass (at start and after Redis comes back) values every watched account of the
+partition. An account is valued only once its balances are in the book (``ready``).
+
+Work can be spread over CALCULATOR_PARTITIONS processes (``run_calculator --partition k``):
+each owns the accounts whose CRC-32 falls in its partition. Every process reads the whole
+stream, so the per-tick reads are repeated; BENCHMARKS.md says when that pays.
+
+**Trade relay** (:class:`TradeRelay`, same process): trade events on the pub/sub channel
+``clera:trade_updates`` are turned into the API's JSON (``portfolio.selectors.order_json``,
+money per portfolio/money.py), collected per account for TRADE_BATCH_WINDOW (1 s) from the
+first, and pushed to live accounts as ``portfolio.orders`` (every order event) and
+``portfolio.positions`` (fills: the position's new quantity) through ``fanout.relay_events``.
+
+Both survive Redis going away: they log, back off (0.5 s doubling to 10 s) and start again —
+the calculator from the stream's newest entry with a full pass, so nothing stays stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import json
+import logging
+import time
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import redis
+import redis.asyncio
+from django.conf import settings
+
+from marketdata.price_cache import CHANGES_STREAM, AsyncPriceCache
+from marketdata.store import async_redis_client, moment_text
+from marketdata.types import Order
+from portfolio import money
+from portfolio.selectors import order_json
+from portfolio.valuation import valuation_json, value_account
+
+from . import book, fanout, presence, stats
+from .services import FILL_EVENTS, TRADE_UPDATES_CHANNEL
+
+logger = logging.getLogger(__name__)
+
+#: Longest XREAD block: bounds how late a trailing push can be, below the socket timeout.
+BLOCK_MS = 500
+#: Entries read per XREAD; more wait for the next pass.
+READ_COUNT = 2000
+#: Accounts valued and published per pass (~70 ms of work): bounds how long a pass keeps the
+#: stream waiting.
+PUSH_BATCH = 250
+FIRST_BACKOFF = 0.5
+MAX_BACKOFF = 10.0
+STATS_EVERY = 1.0
+#: Seconds between two reads of who is watched (and checks of their book revisions).
+WATCH_REFRESH = 1.0
+
+
+def partition_of(account_id: str, partitions: int) -> int:
+    """The calculator partition that owns an account (stable across processes and runs)."""
+    return zlib.crc32(account_id.encode()) % partitions
+
+
+@dataclass(frozen=True, slots=True)
+class PassReport:
+    """What one pass did."""
+
+    entries: int  # changes entries read
+    ticks: int  # symbol changes in them (a symbol named twice counts twice)
+    affected: int  # watched accounts (this partition) holding a changed symbol or named
+    pushed: int  # accounts valued and published
+    deferred: int  # affected accounts put off to the end of their interval
+    waiting: int  # accounts due but left for the next passes (PUSH_BATCH a pass)
+    seconds: float  # the pass's own time (not the wait for changes)
+    lag: float | None  # seconds from the oldest entry read (its stream id) to the pass's end
+
+
+def _split(value: bytes | None) -> list[str]:
+    return value.decode().split(",") if value else []
+
+
+class Calculator:
+    """One calculator process's state: its cursor, the coalescing clock, and the watched
+    accounts of its partition — parsed from the book (checked against the book's revision
+    before every use) and indexed by the symbols they hold."""
+
+    def __init__(
+        self,
+        partition: int = 0,
+        partitions: int = 1,
+        client: redis.asyncio.Redis | None = None,
+    ) -> None:
+        self.partition = partition
+        self.partitions = partitions
+        self._client = client or async_redis_client()
+        self._prices = AsyncPriceCache(self._client)
+        self._cursor: str | None = None
+        self._last_push: dict[str, float] = {}
+        self._pending: dict[str, float] = {}
+        self._due: list[tuple[float, str]] = []
+        self._ready: dict[str, None] = {}  # due now, oldest first: pushed PUSH_BATCH a pass
+        self._accounts: dict[str, book.CachedAccount] = {}
+        self._watched: dict[str, frozenset[str]] = {}
+        self._holders: dict[str, set[str]] = defaultdict(set)
+        self._watch_at = -WATCH_REFRESH
+        self._counts: Counter = Counter()
+        self._lag = 0.0
+        self._stats_at = 0.0
+
+    # --- the pass -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Read from the stream's newest entry on, and queue every watched account for a push
+        (the full pass: the next passes value them, PUSH_BATCH at a time)."""
+        newest = await self._client.xrevrange(CHANGES_STREAM, count=1)
+        self._cursor = newest[0][0].decode() if newest else "0-0"
+        self._accounts.clear()
+        self._watched.clear()
+        self._holders.clear()
+        self._ready.clear()
+        await self._refresh_watch(force=True)
+        self._ready.update(dict.fromkeys(sorted(self._watched)))
+        logger.info(
+            "calculator.full_pass partition=%d watched=%d", self.partition, len(self._watched)
+        )
+
+    async def step(self, block_ms: int | None = BLOCK_MS) -> PassReport:
+        """One pass: wait for changes (at most ``block_ms``, until the next put-off account is
+        due, or not at all while accounts wait to be pushed), then value and push at most
+        PUSH_BATCH due accounts, the longest waiting first. Small batches spread the pushes
+        over the interval instead of one burst a second, so reading never falls far behind."""
+        if self._cursor is None:
+            await self.start()
+        wait = block_ms
+        if self._ready:
+            wait = None
+        elif self._due and block_ms is not None:
+            wait = max(1, min(block_ms, int((self._due[0][0] - time.monotonic()) * 1000) + 1))
+        reply = await self._client.xread(
+            {CHANGES_STREAM: self._cursor}, count=READ_COUNT, block=wait
+        )
+        started = time.perf_counter()
+        symbols: set[str] = set()
+        named: set[str] = set()
+        entries = ticks = 0
+        oldest = None
+        for _stream, items in reply or ():
+            for entry_id, fields in items:
+                self._cursor = entry_id.decode()
+                oldest = oldest or self._cursor
+                entries += 1
+                changed = _split(fields.get(b"symbols"))
+                ticks += len(changed)
+                symbols.update(changed)
+                named.update(_split(fields.get(b"accounts")))
+        await self._refresh_watch()
+        affected = {a for a in named if a in self._watched}
+        for symbol in symbols:
+            affected.update(self._holders.get(symbol, ()))
+        now = time.monotonic()
+        deferred = self._coalesce(affected, now)
+        batch = list(itertools.islice(self._ready, PUSH_BATCH))
+        for account_id in batch:
+            del self._ready[account_id]
+        pushed = await self._push(batch)
+        lag = None if oldest is None else time.time() - int(oldest.split("-")[0]) / 1000
+        report = PassReport(
+            entries, ticks, len(affected), pushed, deferred, len(self._ready), _since(started), lag
+        )
+        self._counts.update(
+            passes=1,
+            ticks=ticks,
+            events=len(affected),
+            pushes=pushed,
+            seconds_ms=int(report.seconds * 1000),
+        )
+        if lag is not None:
+            self._lag = max(self._lag, lag)
+        await self._write_stats()
+        return report
+
+    def _mine(self, account_ids: Iterable[str]) -> set[str]:
+        if self.partitions == 1:
+            return set(account_ids)
+        return {a for a in account_ids if partition_of(a, self.partitions) == self.partition}
+
+    async def _refresh_watch(self, force: bool = False) -> None:
+        """At most every WATCH_REFRESH seconds: follow who is watched now (one
+        ``ZRANGEBYSCORE``), load the newly watched, forget the rest, and check every watched
+        account's revision — so even a lost change notice is made good within a second."""
+        now = time.monotonic()
+        if not force and now - self._watch_at < WATCH_REFRESH:
+            return
+        self._watch_at = now
+        watched = self._mine(await presence.alive_accounts(self._client))
+        for account_id in set(self._watched) - watched:
+            self._index(account_id, frozenset())
+            del self._watched[account_id]
+            self._accounts.pop(account_id, None)
+        for account_id in watched - set(self._watched):
+            self._watched[account_id] = frozenset()
+        await self._cached(sorted(watched))
+
+    def _index(self, account_id: str, symbols: frozenset[str]) -> None:
+        """Make the symbol index say the account holds exactly ``symbols``."""
+        before = self._watched.get(account_id, frozenset())
+        for symbol in before - symbols:
+            holders = self._holders.get(symbol)
+            if holders is not None:
+                holders.discard(account_id)
+                if not holders:
+                    del self._holders[symbol]
+        for symbol in symbols - before:
+            self._holders[symbol].add(account_id)
+        self._watched[account_id] = symbols
+
+    def _coalesce(self, affected: set[str], now: float) -> int:
+        """Queue for a push the affected accounts outside their quiet interval, and the put-off
+        ones whose interval has ended; put off the rest (once each) to the end of their
+        interval. Returns how many were put off."""
+        interval = settings.MIN_UPDATE_INTERVAL
+        deferred = 0
+        for account_id in affected:
+            if account_id in self._ready or account_id in self._pending:
+                continue
+            last = self._last_push.get(account_id)
+            if last is None or now - last >= interval:
+                self._ready[account_id] = None
+            else:
+                self._pending[account_id] = last + interval
+                heapq.heappush(self._due, (last + interval, account_id))
+                deferred += 1
+        while self._due and self._due[0][0] <= now:
+            at, account_id = heapq.heappop(self._due)
+            if self._pending.get(account_id) == at:
+                del self._pending[account_id]
+                self._ready[account_id] = None
+        return deferred
+
+    async def _push(self, account_ids: list[str]) -> int:
+        """Value and publish the accounts; returns how many were pushed."""
+        if not account_ids:
+            return 0
+        payloads = await self._valuations(account_ids)
+        if payloads:
+            await fanout.publish_many(payloads)
+        stamp = time.monotonic()
+        for account_id in account_ids:
+            self._last_push[account_id] = stamp
+        return len(payloads)
+
+    async def _valuations(self, account_ids: list[str]) -> dict[str, dict]:
+        accounts = await self._cached(account_ids)
+        symbols = {symbol for account in accounts.values() for symbol in account.symbols}
+        prices = await self._prices.get(symbols)
+        now = datetime.now(UTC)
+        payloads = {}
+        for account_id, account in accounts.items():
+            if not account.ready:
+                continue  # balances not fetched yet: nothing true to show
+            try:
+                inputs = book.account_inputs(account, prices, now)
+                payloads[account_id] = valuation_json(value_account(inputs, now))
+            except (ArithmeticError, ValueError, KeyError) as problem:
+                logger.error(
+                    "calculator.valuation_failed account=%s error=%s",
+                    account_id,
+                    type(problem).__name__,
+                )
+        return payloads
+
+    async def _cached(self, account_ids: list[str]) -> dict[str, book.CachedAccount]:
+        """The accounts as the book has them now: cached ones whose revision is unchanged,
+        the rest loaded (one pipelined revision check, one ``book.load``)."""
+        pipe = self._client.pipeline(transaction=False)
+        for account_id in account_ids:
+            pipe.hget(book.account_key(account_id), "revision")
+        revisions = await pipe.execute()
+        stale = []
+        for account_id, revision in zip(account_ids, revisions, strict=True):
+            cached = self._accounts.get(account_id)
+            if revision is None:  # left the book
+                self._accounts.pop(account_id, None)
+                if account_id in self._watched:
+                    self._index(account_id, frozenset())
+            elif cached is None or cached.revision != int(revision):
+                stale.append(account_id)
+        if stale:
+            loaded = await asyncio.to_thread(book.load, stale)
+            self._accounts.update(loaded)
+            for account_id, account in loaded.items():
+                if account_id in self._watched:
+                    self._index(account_id, frozenset(account.symbols))
+        return {a: self._accounts[a] for a in account_ids if a in self._accounts}
+
+    async def _write_stats(self) -> None:
+        now = time.monotonic()
+        if now - self._stats_at < STATS_EVERY:
+            return
+        self._stats_at = now
+        interval = settings.MIN_UPDATE_INTERVAL
+        self._last_push = {a: t for a, t in self._last_push.items() if now - t < interval}
+        counts, self._counts = self._counts, Counter()
+        lag, self._lag = self._lag, 0.0
+        key = stats.calculator_key(self.partition)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hset(
+            key,
+            mapping={
+                "at": moment_text(datetime.now(UTC)),
+                "partition": f"{self.partition}/{self.partitions}",
+                "passes": counts["passes"],
+                "ticks": counts["ticks"],
+                "pushes": counts["pushes"],
+                "busy_ms": counts["seconds_ms"],
+                "max_lag_ms": int(lag * 1000),
+                "watched": len(self._watched),
+                "put_off": len(self._pending),
+                "waiting": len(self._ready),
+            },
+        )
+        pipe.expire(key, settings.STATS_TTL)
+        for name, amount in (
+            ("events", counts["events"]),
+            ("pushes", counts["pushes"]),
+            ("batch_events", counts["events"]),
+            ("batch_messages", counts["pushes"]),
+        ):
+            if amount:
+                pipe.hincrby(stats.TOTALS, name, amount)
+        await pipe.execute()
+
+    # --- running --------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Pass after pass until ``stop`` is set; through Redis outages, with backoff."""
+        backoff = Backoff("calculator.reconnect")
+        while not stop.is_set():
+            try:
+                if self._cursor is None:
+                    await self.start()
+                    backoff.reset()
+                await self.step()
+            except (redis.RedisError, OSError) as problem:
+                self._cursor = None  # Redis may have lost its data: start over with a full pass
+                await backoff.wait(stop, problem)
+
+
+# --- trade relay --------------------------------------------------------------------------------
+
+
+def _decimal(value: object) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def trade_event_json(data: Mapping[str, Any]) -> tuple[str, dict, dict | None] | None:
+    """An Alpaca trade event as ``(account_id, order event, position event or None)`` in the
+    API's JSON; None for an event without an account or a readable order."""
+    account_id = data.get("account_id")
+    try:
+        order = order_json(Order.from_wire(data["order"]))
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
+    if not account_id:
+        return None
+    kind = str(data.get("event", ""))
+    at = data.get("at") or data.get("timestamp")
+    order_event = {"event": kind, "event_id": data.get("event_id"), "at": at, "order": order}
+    position_event = None
+    position_qty = _decimal(data.get("position_qty"))
+    if kind in FILL_EVENTS and position_qty is not None:
+        qty = _decimal(data.get("qty"))
+        price = _decimal(data.get("price"))
+        position_event = {
+            "event": kind,
+            "event_id": data.get("event_id"),
+            "at": at,
+            "symbol": order["symbol"],
+            "side": order["side"],
+            "qty": None if qty is None else money.quantity(qty),
+            "price": None if price is None else money.price(price),
+            "position_qty": money.quantity(position_qty),
+        }
+    return str(account_id), order_event, position_event
+
+
+class TradeRelay:
+    """Trade events, batched per account for TRADE_BATCH_WINDOW, to accounts being watched."""
+
+    def __init__(self, client: redis.asyncio.Redis | None = None) -> None:
+        self._client = client or async_redis_client()
+        self._batches: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+        self._opened: dict[str, float] = {}
+
+    def add(self, raw: bytes | str) -> None:
+        """Take one message of ``clera:trade_updates`` into its account's batch."""
+        try:
+            parsed = trade_event_json(json.loads(raw))
+        except (ValueError, TypeError):
+            parsed = None
+        if parsed is None:
+            logger.warning("calculator.trade_event_unreadable")
+            return
+        account_id, order_event, position_event = parsed
+        batch = self._batches[account_id]
+        batch["orders"].append(order_event)
+        if position_event is not None:
+            batch["positions"].append(position_event)
+        self._opened.setdefault(account_id, time.monotonic())
+
+    async def flush(self, everything: bool = False) -> int:
+        """Push the batches whose window has ended (all with ``everything``) to live accounts;
+        returns the number of events pushed."""
+        now = time.monotonic()
+        window = settings.TRADE_BATCH_WINDOW
+        ready = [a for a, at in self._opened.items() if everything or now - at >= window]
+        if not ready:
+            return 0
+        batches = {a: self._batches.pop(a) for a in ready}
+        for account_id in ready:
+            del self._opened[account_id]
+        live = await presence.alive(ready, self._client)
+        out = {
+            (account_id, kind): events
+            for account_id in live
+            for kind, events in batches[account_id].items()
+        }
+        await fanout.relay_events(out)
+        sent = sum(len(events) for events in out.values())
+        if out:
+            await stats.add_totals(
+                self._client, events=sent, batch_events=sent, batch_messages=len(out)
+            )
+        return sent
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow ``clera:trade_updates`` until ``stop``; through Redis outages, with backoff."""
+        backoff = Backoff("calculator.trade_relay_reconnect")
+        while not stop.is_set():
+            pubsub = self._client.pubsub()
+            try:
+                await pubsub.subscribe(TRADE_UPDATES_CHANNEL)
+                backoff.reset()
+                while not stop.is_set():
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+                    if message is not None:
+                        self.add(message["data"])
+                    await self.flush()
+            except (redis.RedisError, OSError) as problem:
+                await backoff.wait(stop, problem)
+            finally:
+                await _close_quietly(pubsub)
+        try:
+            await self.flush(everything=True)
+        except (redis.RedisError, OSError):
+            logger.warning("calculator.trade_relay_final_flush_failed")
+
+
+async def _close_quietly(pubsub: Any) -> None:
+    with contextlib.suppress(redis.RedisError, OSError):
+        await pubsub.aclose()
+
+
+class Backoff:
+    """Waits after a Redis failure: FIRST_BACKOFF doubling to MAX_BACKOFF, logged as ``event``."""
+
+    def __init__(self, event: str) -> None:
+        self.event = event
+        self.seconds = FIRST_BACKOFF
+
+    def reset(self) -> None:
+        self.seconds = FIRST_BACKOFF
+
+    async def wait(self, stop: asyncio.Event, problem: Exception) -> None:
+        """Sleep (or until ``stop``), then wait longer next time."""
+        logger.warning(
+            "%s error=%s retry_in=%.1f", self.event, type(problem).__name__, self.seconds
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), self.seconds)
+        self.seconds = min(self.seconds * 2, MAX_BACKOFF)
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+async def run_calculator(stop: asyncio.Event, partition: int = 0, partitions: int = 1) -> None:
+    """The calculator process: passes and (in partition 0) the trade relay, until ``stop``."""
+    logger.info("calculator.started partition=%d partitions=%d", partition, partitions)
+    tasks = [Calculator(partition, partitions).run(stop)]
+    if partition == 0:
+        tasks.append(TradeRelay().run(stop))
+    await asyncio.gather(*tasks)
+    logger.info("calculator.stopped partition=%d", partition)

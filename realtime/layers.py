@@ -1,0 +1,44 @@
+"""The channel layer: channels-redis's pub/sub layer, plus one batched ``group_send_many``.
+
+Why the pub/sub layer (measured in ``bench/channel_layers.py``, figures in BENCHMARKS.md): a
+``group_send`` on it is one ``PUBLISH``, where the classic ``RedisChannelLayer`` makes several
+round trips and a Lua call per member. Its cost: delivery is at most once — a daphne process
+that is reconnecting to Redis misses what was published meanwhile. Every portfolio update
+carries the account's whole state and a sequence number, so the next update (at most
+MIN_UPDATE_INTERVAL later) repairs a miss, and a client that notices a gap can resume.
+
+Even so, one ``PUBLISH`` per round trip caps a single process at a few thousand sends a second,
+and gathering does not help: the layer serialises publishes per Redis host behind one lock.
+:meth:`PubSubChannelLayer.group_send_many` sends any number of group messages in one pipelined
+round trip per host, the same bytes ``group_send`` would publish (same channel names, same
+serializer), so receivers cannot tell the difference. It relies on the layer's internals
+(``_get_group_channel_name``, ``_get_shard``, the shard's lock and client) as of
+channels-redis 4.3.0, which requirements.txt pins; tests/realtime/test_fanout.py proves it
+against real group members.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from channels_redis.pubsub import RedisPubSubChannelLayer
+
+
+class PubSubChannelLayer(RedisPubSubChannelLayer):
+    """``RedisPubSubChannelLayer`` with :meth:`group_send_many`."""
+
+    async def group_send_many(self, messages: Iterable[tuple[str, dict]]) -> None:
+        """``group_send`` every ``(group, message)``, one pipelined round trip per host."""
+        layer = self._get_layer()
+        by_shard = defaultdict(list)
+        for group, message in messages:
+            channel = layer._get_group_channel_name(group)
+            by_shard[layer._get_shard(channel)].append((channel, self.serialize(message)))
+        for shard, items in by_shard.items():
+            async with shard._lock:
+                shard._ensure_redis()
+                pipe = shard._redis.pipeline(transaction=False)
+                for channel, data in items:
+                    pipe.publish(channel, data)
+                await pipe.execute()

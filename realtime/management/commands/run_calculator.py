@@ -1,0 +1,34 @@
+"""``manage.py run_calculator``: push revalued accounts to their sockets as prices move."""
+
+import asyncio
+import signal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from realtime.calculator import run_calculator
+
+
+class Command(BaseCommand):
+    help = "Revalue the watched accounts that changes touch and push them (realtime/calculator.py)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--partition",
+            type=int,
+            default=0,
+            help="which of the CALCULATOR_PARTITIONS account partitions this process owns",
+        )
+
+    def handle(self, *args: object, partition: int, **options: object) -> None:
+        partitions = settings.CALCULATOR_PARTITIONS
+        if not 0 <= partition < partitions:
+            raise CommandError(f"--partition must be in 0..{partitions - 1}")
+        asyncio.run(self._run(partition, partitions))
+
+    async def _run(self, partition: int, partitions: int) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_calculator(stop, partition, partitions)

@@ -1,0 +1,166 @@
+"""Which accounts have a live WebSocket, across every daphne process.
+
+The calculator pushes only to accounts somebody is watching; this module is how it knows.
+
+Redis layout (scores are expiry moments, Unix seconds):
+
+``clera:presence:<account_id>``
+    sorted set of that account's connection ids, each scored by its expiry. The truth.
+``clera:presence``
+    sorted set of account ids, each scored by the latest expiry among its connections. An
+    index: ``live()`` asks it for many accounts in one ``ZMSCORE``, and ``live_accounts()``
+    lists every watched account in one ``ZRANGEBYSCORE`` — neither touches the per-account
+    sets, and neither scans keys.
+
+A socket calls :func:`join` when it opens, :func:`refresh` on every server heartbeat and
+:func:`leave` when it closes. Each entry expires PRESENCE_TTL seconds after its last join or
+refresh (a little over two heartbeat intervals), so the sockets of a process that crashed
+without leaving vanish on their own. Every write is one Lua script, so the index never
+disagrees with the per-account sets. Functions come in pairs — sync for views, management
+commands and tests, ``a``-prefixed async for consumers and the calculator — over the same
+scripts and arguments.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import redis
+import redis.asyncio
+from django.conf import settings
+
+from marketdata.store import redis_client
+
+from .redis_loop import loop_client
+
+PRESENCE_PREFIX = "clera:presence:"
+PRESENCE_INDEX = "clera:presence"
+
+# Add or refresh one connection; drop the account's expired connections and, now and then,
+# expired accounts from the index. KEYS: account set, index.
+# ARGV: connection id, expiry, now, key TTL in ms, account id.
+_JOIN = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+return 1
+"""
+
+# Remove one connection; the index keeps the latest expiry of what is left, or forgets the
+# account. KEYS: account set, index. ARGV: connection id, now, account id.
+_LEAVE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if #top == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  return 0
+end
+redis.call('ZADD', KEYS[2], top[2], ARGV[3])
+return 1
+"""
+
+
+def presence_key(account_id: str) -> str:
+    return PRESENCE_PREFIX + account_id
+
+
+def _join_call(account_id: str, connection_id: str) -> tuple[list[str], list[object]]:
+    now = time.time()
+    ttl = settings.PRESENCE_TTL
+    return (
+        [presence_key(account_id), PRESENCE_INDEX],
+        [connection_id, now + ttl, now, int(ttl * 1000) + 1000, account_id],
+    )
+
+
+def _leave_call(account_id: str, connection_id: str) -> tuple[list[str], list[object]]:
+    return [presence_key(account_id), PRESENCE_INDEX], [connection_id, time.time(), account_id]
+
+
+def _live_of(account_ids: list[str], scores: list[float | None]) -> set[str]:
+    now = time.time()
+    return {a for a, score in zip(account_ids, scores, strict=True) if score and score > now}
+
+
+def _decoded(members: Iterable[bytes]) -> set[str]:
+    return {member.decode() for member in members}
+
+
+# --- sync -------------------------------------------------------------------------------------
+
+
+def join(account_id: str, connection_id: str, client: redis.Redis | None = None) -> None:
+    """Count ``connection_id`` as a live socket on the account for PRESENCE_TTL seconds."""
+    keys, args = _join_call(account_id, connection_id)
+    (client or redis_client()).eval(_JOIN, len(keys), *keys, *args)
+
+
+def refresh(account_id: str, connection_id: str, client: redis.Redis | None = None) -> None:
+    """Extend the connection's life by PRESENCE_TTL (every server heartbeat)."""
+    join(account_id, connection_id, client)
+
+
+def leave(account_id: str, connection_id: str, client: redis.Redis | None = None) -> None:
+    """The socket closed: the account stays live only if another connection remains."""
+    keys, args = _leave_call(account_id, connection_id)
+    (client or redis_client()).eval(_LEAVE, len(keys), *keys, *args)
+
+
+def live(account_ids: Iterable[str], client: redis.Redis | None = None) -> set[str]:
+    """The subset of ``account_ids`` with at least one live socket (one round trip)."""
+    account_ids = list(account_ids)
+    if not account_ids:
+        return set()
+    return _live_of(account_ids, (client or redis_client()).zmscore(PRESENCE_INDEX, account_ids))
+
+
+def live_accounts(client: redis.Redis | None = None) -> set[str]:
+    """Every account with a live socket."""
+    client = client or redis_client()
+    return _decoded(client.zrangebyscore(PRESENCE_INDEX, f"({time.time()}", "+inf"))
+
+
+# --- async ------------------------------------------------------------------------------------
+
+
+async def ajoin(
+    account_id: str, connection_id: str, client: redis.asyncio.Redis | None = None
+) -> None:
+    """:func:`join` for async code."""
+    keys, args = _join_call(account_id, connection_id)
+    await (client or loop_client()).eval(_JOIN, len(keys), *keys, *args)
+
+
+async def arefresh(
+    account_id: str, connection_id: str, client: redis.asyncio.Redis | None = None
+) -> None:
+    """:func:`refresh` for async code."""
+    await ajoin(account_id, connection_id, client)
+
+
+async def aleave(
+    account_id: str, connection_id: str, client: redis.asyncio.Redis | None = None
+) -> None:
+    """:func:`leave` for async code."""
+    keys, args = _leave_call(account_id, connection_id)
+    await (client or loop_client()).eval(_LEAVE, len(keys), *keys, *args)
+
+
+async def alive(account_ids: Iterable[str], client: redis.asyncio.Redis | None = None) -> set[str]:
+    """:func:`live` for async code."""
+    account_ids = list(account_ids)
+    if not account_ids:
+        return set()
+    scores = await (client or loop_client()).zmscore(PRESENCE_INDEX, account_ids)
+    return _live_of(account_ids, scores)
+
+
+async def alive_accounts(client: redis.asyncio.Redis | None = None) -> set[str]:
+    """:func:`live_accounts` for async code."""
+    client = client or loop_client()
+    return _decoded(await client.zrangebyscore(PRESENCE_INDEX, f"({time.time()}", "+inf"))

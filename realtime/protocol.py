@@ -1,0 +1,180 @@
+"""The WebSocket protocol of /ws/portfolio/<account_id> and /ws/stream: frames in, messages out.
+
+Every frame either way is one JSON object with a ``type``. What a client may send:
+
+==================  =========================  ================================================
+type                fields                     on
+==================  =========================  ================================================
+``heartbeat``       (``timestamp``, ignored)   both: answered ``{"type": "heartbeat",
+                                               "message": "pong", "server_time": <epoch s>}``
+``pong``            —                          both: the answer to the server's ``ping``
+``subscribe``       ``symbols``: [str]         /ws/stream
+``unsubscribe``     ``symbols``: [str]         /ws/stream
+``subscribe``       ``channels``: [str]        /ws/portfolio: ``"orders"``, ``"positions"``
+``unsubscribe``     ``channels``: [str]        /ws/portfolio
+``resume``          ``last_seq``: int >= 0     /ws/portfolio
+==================  =========================  ================================================
+
+What the server sends: ``snapshot`` / ``update`` (``seq``, ``data``), ``orders`` /
+``positions`` (``events``), ``price_update`` (seed 003's fields, amounts as decimal strings per
+:mod:`portfolio.money`), ``system`` (``message`` and whatever it is about), ``ping``
+(``server_time``), the heartbeat answer above, and ``error`` (``code``, ``message``). Any
+``close`` is preceded by an ``error`` saying why, because daphne 4.2 drops close reasons.
+
+Close codes are below; a client reconnects (with backoff) after 1001, 1013, 4408 and 4503,
+and must fix something first after 4401, 4403 and 1008.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+#: Normal close (the client's own).
+NORMAL = 1000
+#: The server is going away (SIGTERM, a restart); reconnect.
+GOING_AWAY = 1001
+GOING_AWAY_MESSAGE = "The server is restarting; reconnect."
+#: The client broke the protocol: too many bad frames (not JSON, unknown type, oversized,
+#: flooding).
+POLICY_VIOLATION = 1008
+#: A fault of ours (logged); reconnect later.
+INTERNAL_ERROR = 1011
+#: Over a connection limit, or a dependency (Redis) unavailable: try again later.
+TRY_AGAIN_LATER = 1013
+#: Not signed in: no session from a trusted origin, and no valid ticket.
+UNAUTHENTICATED = 4401
+#: Signed in, but the account is not linked to this user (or the ticket is for another one).
+FORBIDDEN = 4403
+#: No socket at this path.
+NOT_FOUND = 4404
+#: The client stayed silent past WS_HEARTBEAT_TIMEOUT.
+HEARTBEAT_TIMEOUT = 4408
+#: ENABLE_REALTIME_PORTFOLIO is false: use the REST API.
+REALTIME_DISABLED = 4503
+
+#: Optional channels of /ws/portfolio (trade events relayed by the calculator).
+EVENT_CHANNELS = ("orders", "positions")
+
+
+class ProtocolError(Exception):
+    """A frame the server cannot act on; answered with an ``error`` message, never a traceback."""
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A client message that passed validation."""
+
+    type: str
+    items: tuple[str, ...] = ()
+    last_seq: int | None = None
+
+
+def decode(text: str | None, data: bytes | None) -> dict[str, Any]:
+    """One inbound frame as a JSON object with a string ``type``; ProtocolError otherwise."""
+    if text is None:
+        raise ProtocolError("binary_frame", "Send JSON text frames; binary frames are not read.")
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError("invalid_json", "The frame is not valid JSON.") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("invalid_message", 'Send a JSON object with a "type".')
+    if not isinstance(message.get("type"), str):
+        raise ProtocolError("invalid_message", 'The message has no "type" string.')
+    return message
+
+
+def _string_list(message: dict[str, Any], field: str) -> tuple[str, ...]:
+    values = message.get(field)
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(value, str) and value.strip() for value in values)
+    ):
+        raise ProtocolError(
+            "invalid_message",
+            f'"{message["type"]}" needs "{field}": a non-empty list of strings.',
+            field=field,
+        )
+    return tuple(dict.fromkeys(value.strip() for value in values))
+
+
+def portfolio_command(message: dict[str, Any]) -> Command:
+    """A /ws/portfolio client message, validated."""
+    kind = message["type"]
+    if kind in ("heartbeat", "pong"):
+        return Command(kind)
+    if kind == "resume":
+        last_seq = message.get("last_seq")
+        if isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0:
+            raise ProtocolError(
+                "invalid_message", "\"resume\" needs \"last_seq\": a whole number >= 0.",
+                field="last_seq",
+            )  # fmt: skip
+        return Command(kind, last_seq=last_seq)
+    if kind in ("subscribe", "unsubscribe"):
+        channels = _string_list(message, "channels")
+        unknown = [c for c in channels if c not in EVENT_CHANNELS]
+        if unknown:
+            raise ProtocolError(
+                "unknown_channel",
+                f"Unknown channel(s): {', '.join(unknown)}. Channels: {', '.join(EVENT_CHANNELS)}.",
+                channels=unknown,
+            )
+        return Command(kind, items=channels)
+    raise _unknown(kind, ("heartbeat", "pong", "resume", "subscribe", "unsubscribe"))
+
+
+def stream_command(message: dict[str, Any]) -> Command:
+    """A /ws/stream client message, validated (symbols still unchecked against the universe)."""
+    kind = message["type"]
+    if kind in ("heartbeat", "pong"):
+        return Command(kind)
+    if kind in ("subscribe", "unsubscribe"):
+        return Command(kind, items=_string_list(message, "symbols"))
+    raise _unknown(kind, ("heartbeat", "pong", "subscribe", "unsubscribe"))
+
+
+def _unknown(kind: str, allowed: tuple[str, ...]) -> ProtocolError:
+    return ProtocolError(
+        "unknown_type",
+        f"Unknown message type {kind[:40]!r}; send one of: {', '.join(allowed)}.",
+        allowed=list(allowed),
+    )
+
+
+def timestamp(moment: datetime | None = None) -> str:
+    """A moment as ISO 8601 UTC with milliseconds, ``2026-01-27T12:34:56.123Z`` (seed 003)."""
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def error(code: str, message: str, **details: Any) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, **details}
+
+
+def system(message: str, **fields: Any) -> dict[str, Any]:
+    return {"type": "system", "message": message, **fields, "timestamp": timestamp()}
+
+
+def ping() -> dict[str, Any]:
+    return {"type": "ping", "server_time": round(time.time(), 3)}
+
+
+def heartbeat_reply() -> dict[str, Any]:
+    """Seed 003's answer to a client heartbeat."""
+    return {"type": "heartbeat", "message": "pong", "server_time": round(time.time(), 3)}
+
+
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
