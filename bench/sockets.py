@@ -29,7 +29,11 @@ Run from the repository root::
 
     .venv/bin/python -m bench.sockets idle [--sockets 10000] [--kind portfolio] [--hold 35]
     .venv/bin/python -m bench.sockets e2e [--clients 1000] [--accounts 10000] \\
-        [--quotes-per-second 5000] [--seconds 60]
+        [--quotes-per-second 5000] [--seconds 60] [--logs DIR]
+
+Each line printed also says what went wrong, if anything: the clients' first errors and the
+server's warnings. The children log at WARNING (``BENCH_LOG_LEVEL=INFO`` for more); ``e2e
+--logs DIR`` keeps every process's log.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -206,7 +211,7 @@ def stack(
             "ALPACA_BROKER_URL": sandbox.origin,
             "ALPACA_DATA_URL": sandbox.origin,
             "ALPACA_STREAM_URL": sandbox.stream_origin,
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "WS_MAX_CONNECTIONS_PER_USER": "1000000",
             "WS_MAX_CONNECTIONS_PER_PROCESS": "1000000",
             **extra_env,
@@ -404,7 +409,7 @@ def _idle_round(
 
 def idle(args: argparse.Namespace) -> None:
     print(f"fd limit raised to {_raise_fd_limit()}; loadavg at start {_loadavg()}")
-    with stack(args.accounts, 150, 50, {"LOG_LEVEL": "WARNING"}) as (base, _):
+    with stack(args.accounts, 150, 50, {}) as (base, _):
         chosen = [a for a in base.accounts if a["shape"] != "empty"]
         base.accounts = chosen
         cookie = _setup_database(base.env, [a["id"] for a in chosen[: args.linked]])
@@ -485,6 +490,10 @@ def e2e(args: argparse.Namespace) -> None:
             print(f"round {round_number} " + " ".join(
                 f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()
             ), flush=True)  # fmt: skip
+        if args.logs:
+            args.logs.mkdir(parents=True, exist_ok=True)
+            for log in base.folder.glob("*.log"):
+                shutil.copy(log, args.logs / log.name)
 
 
 def main() -> None:
@@ -507,6 +516,7 @@ def main() -> None:
     e2e_parser.add_argument("--warmup", type=float, default=10.0)
     e2e_parser.add_argument("--concurrency", type=int, default=100)
     e2e_parser.add_argument("--rounds", type=int, default=2)
+    e2e_parser.add_argument("--logs", type=Path, help="copy every process's log here at the end")
     args = parser.parse_args()
     idle(args) if args.command == "idle" else e2e(args)
 

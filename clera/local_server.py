@@ -4,8 +4,11 @@ Shared by `clera.stack` and the test plugin; imports nothing from Django because
 plugin starts these before settings are loaded.
 """
 
+import ctypes
 import logging
+import signal
 import subprocess
+import sys
 import time
 from types import TracebackType
 from typing import Any, Self
@@ -13,6 +16,18 @@ from typing import Any, Self
 from clera.ports import port_is_free
 
 logger = logging.getLogger(__name__)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the parent dies, however it dies.
+
+    Without it a parent killed with SIGKILL (a CI timeout, say) leaves its Redis or sandbox
+    running for ever, holding a port.
+    """
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class LocalServerError(RuntimeError):
@@ -56,7 +71,10 @@ class LocalServer:
             )
         # Own session: the terminal's Ctrl-C reaches us, and we stop our servers in order.
         self._process = subprocess.Popen(
-            self.command(), start_new_session=True, **self.popen_options()
+            self.command(),
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            **self.popen_options(),
         )
         try:
             self._wait_until_ready()

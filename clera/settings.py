@@ -117,7 +117,7 @@ REDIS_IS_EMBEDDED = "REDIS_URL" not in os.environ
 REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 
 # The pub/sub layer with a pipelined group_send_many (realtime/layers.py): with a member in
-# every group it sends 2-5x what the classic RedisChannelLayer does (~2,000/s here) and 10-18x
+# every group it sends 2-7x what the classic RedisChannelLayer does (~2,000/s here) and ~20x
 # batched; its at-most-once delivery is covered by whole-state, numbered updates (BENCHMARKS.md).
 CHANNEL_LAYERS = {
     "default": {

@@ -28,6 +28,8 @@ from .types import NEW_YORK
 SOCKET_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 2.0
 HEALTH_CHECK_INTERVAL = 15
+#: Connections one asyncio client (one per event loop) may hold to Redis at once.
+ASYNC_POOL_SIZE = 64
 
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
@@ -52,8 +54,15 @@ def redis_client() -> redis.Redis:
 
 
 def async_redis_client() -> redis.asyncio.Redis:
-    """A new asyncio client for ``REDIS_URL``; its connections belong to the caller's loop."""
-    return redis.asyncio.Redis.from_url(settings.REDIS_URL, **_options())
+    """A new asyncio client for ``REDIS_URL``; its connections belong to the caller's loop.
+
+    Its pool *waits* for a free connection (up to SOCKET_TIMEOUT) when all ASYNC_POOL_SIZE are
+    busy, instead of failing with "Too many connections" when a burst of sockets connects.
+    """
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        settings.REDIS_URL, max_connections=ASYNC_POOL_SIZE, timeout=SOCKET_TIMEOUT, **_options()
+    )
+    return redis.asyncio.Redis.from_pool(pool)  # the client owns the pool: aclose() ends it
 
 
 @receiver(setting_changed)

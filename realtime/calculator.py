@@ -8,19 +8,20 @@ prices changed and accounts whose cash or holdings changed. One pass (:meth:`Cal
 2. finds the *watched* accounts (a live socket, ``presence``; this process's partition) that
    hold a changed symbol or are named directly. The holdings come from the book: the calculator
    keeps the watched accounts' book entries and a symbol → watched-accounts index of them in
-   memory, re-reads who is watched (one ``ZRANGEBYSCORE``) and checks every watched account's
-   book ``revision`` (one pipelined round trip) every WATCH_REFRESH second, and reloads an
-   account whose revision moved. It is the book's holders index (``book.accounts_holding``)
+   memory, re-reads who is watched (one ``ZRANGEBYSCORE``) every WATCH_REFRESH second, reloads
+   an account the stream names (its cash or holdings moved), and every RECALCULATION_INTERVAL
+   checks every watched account's book ``revision`` (one pipelined round trip) in case a notice
+   was lost. It is the book's holders index (``book.accounts_holding``)
    intersected with presence, without asking Redis for every holder: when the whole market
-   moves, ``SUNION`` of the holders returns every account in the book on every pass (measured
-   ~0.11 s a pass at 10k accounts; it grows with the book), while this grows with the watched
-   accounts only — see BENCHMARKS.md;
+   moves, ``SUNION`` of the holders returns every account in the book on every pass (with the
+   ``ZMSCORE``, measured ~65 ms a pass at 10k accounts and ~0.8 s at 100k: it grows with the
+   book), while this grows with the watched accounts only — see BENCHMARKS.md;
 3. coalesces: an account pushed less than MIN_UPDATE_INTERVAL ago is put off until its interval
    ends — then it is valued from the newest prices, so the final state is always delivered
    (trailing edge) and nothing is dropped; any other account is due now;
-4. values the due accounts from the book and the price cache (pipelined reads: one round trip
-   for their revisions, one ``book.load`` for those that changed since this process cached them,
-   one for the prices they need) with ``portfolio.valuation.value_account`` — Decimal throughout
+4. values the due accounts from the book and the price cache (pipelined reads: one
+   ``book.load`` for those this process has not cached, one round trip for the prices they
+   need) with ``portfolio.valuation.value_account`` — Decimal throughout
    — and publishes ``valuation_json`` (holdings included; each holding says its price source and
    time, the update its ``oldest_price_at``) through ``fanout.publish_many``.
 
@@ -50,6 +51,7 @@ import heapq
 import itertools
 import json
 import logging
+import math
 import time
 import zlib
 from collections import Counter, defaultdict
@@ -114,8 +116,8 @@ def _split(value: bytes | None) -> list[str]:
 
 class Calculator:
     """One calculator process's state: its cursor, the coalescing clock, and the watched
-    accounts of its partition — parsed from the book (checked against the book's revision
-    before every use) and indexed by the symbols they hold."""
+    accounts of its partition — parsed from the book (reloaded when the stream names them) and
+    indexed by the symbols they hold."""
 
     def __init__(
         self,
@@ -136,6 +138,7 @@ class Calculator:
         self._watched: dict[str, frozenset[str]] = {}
         self._holders: dict[str, set[str]] = defaultdict(set)
         self._watch_at = -WATCH_REFRESH
+        self._swept_at = -math.inf
         self._counts: Counter = Counter()
         self._lag = 0.0
         self._stats_at = 0.0
@@ -186,6 +189,8 @@ class Calculator:
                 ticks += len(changed)
                 symbols.update(changed)
                 named.update(_split(fields.get(b"accounts")))
+        for account_id in named:
+            self._accounts.pop(account_id, None)  # its cash or holdings moved: read it again
         await self._refresh_watch()
         affected = {a for a in named if a in self._watched}
         for symbol in symbols:
@@ -219,8 +224,9 @@ class Calculator:
 
     async def _refresh_watch(self, force: bool = False) -> None:
         """At most every WATCH_REFRESH seconds: follow who is watched now (one
-        ``ZRANGEBYSCORE``), load the newly watched, forget the rest, and check every watched
-        account's revision — so even a lost change notice is made good within a second."""
+        ``ZRANGEBYSCORE``), load the newly watched and forget the rest. Every
+        RECALCULATION_INTERVAL, also check every watched account's book revision (one pipelined
+        round trip), so even a lost change notice is made good within that backstop."""
         now = time.monotonic()
         if not force and now - self._watch_at < WATCH_REFRESH:
             return
@@ -230,9 +236,19 @@ class Calculator:
             self._index(account_id, frozenset())
             del self._watched[account_id]
             self._accounts.pop(account_id, None)
+            self._ready.pop(account_id, None)
+            self._pending.pop(account_id, None)
         for account_id in watched - set(self._watched):
             self._watched[account_id] = frozenset()
-        await self._cached(sorted(watched))
+            # Valued while unwatched (a push already queued when its socket left), the account
+            # may still be cached: index it now, or no price change would ever reach it again.
+            cached = self._accounts.get(account_id)
+            if cached is not None:
+                self._index(account_id, frozenset(cached.symbols))
+        sweep = force or now - self._swept_at >= settings.RECALCULATION_INTERVAL
+        if sweep:
+            self._swept_at = now
+        await self._cached(sorted(watched), check=sweep)
 
     def _index(self, account_id: str, symbols: frozenset[str]) -> None:
         """Make the symbol index say the account holds exactly ``symbols``."""
@@ -302,29 +318,40 @@ class Calculator:
                 )
         return payloads
 
-    async def _cached(self, account_ids: list[str]) -> dict[str, book.CachedAccount]:
-        """The accounts as the book has them now: cached ones whose revision is unchanged,
-        the rest loaded (one pipelined revision check, one ``book.load``)."""
-        pipe = self._client.pipeline(transaction=False)
-        for account_id in account_ids:
-            pipe.hget(book.account_key(account_id), "revision")
-        revisions = await pipe.execute()
-        stale = []
-        for account_id, revision in zip(account_ids, revisions, strict=True):
-            cached = self._accounts.get(account_id)
-            if revision is None:  # left the book
-                self._accounts.pop(account_id, None)
-                if account_id in self._watched:
-                    self._index(account_id, frozenset())
-            elif cached is None or cached.revision != int(revision):
-                stale.append(account_id)
+    async def _cached(
+        self, account_ids: list[str], check: bool = False
+    ) -> dict[str, book.CachedAccount]:
+        """The accounts as this process has them from the book, loading the ones it has not
+        (one ``book.load``). A change notice on the stream drops an account from the cache (see
+        :meth:`step`); ``check`` also compares every cached one with the book's revision (one
+        pipelined round trip) and reloads those that moved."""
+        stale = [a for a in account_ids if a not in self._accounts]
+        if check:
+            pipe = self._client.pipeline(transaction=False)
+            for account_id in account_ids:
+                pipe.hget(book.account_key(account_id), "revision")
+            for account_id, revision in zip(account_ids, await pipe.execute(), strict=True):
+                cached = self._accounts.get(account_id)
+                if revision is None:  # left the book
+                    self._forget(account_id)
+                elif cached is not None and cached.revision != int(revision):
+                    stale.append(account_id)
         if stale:
             loaded = await asyncio.to_thread(book.load, stale)
+            for account_id in stale:
+                if account_id not in loaded:
+                    self._forget(account_id)
             self._accounts.update(loaded)
             for account_id, account in loaded.items():
                 if account_id in self._watched:
                     self._index(account_id, frozenset(account.symbols))
         return {a: self._accounts[a] for a in account_ids if a in self._accounts}
+
+    def _forget(self, account_id: str) -> None:
+        """The book no longer has the account."""
+        self._accounts.pop(account_id, None)
+        if account_id in self._watched:
+            self._index(account_id, frozenset())
 
     async def _write_stats(self) -> None:
         now = time.monotonic()

@@ -1,16 +1,18 @@
 """This process's open sockets: the count the limits need, ONE heartbeat task for all of them,
 and the drain on shutdown.
 
-A socket registers once accepted and unregisters when it closes. While any is open, one task
+A socket registers once admitted and unregisters when it closes. While any is open, one task
 per process (not one per socket: idle sockets must stay cheap) wakes every
 WS_HEARTBEAT_INTERVAL and
 
 * closes sockets whose client has sent nothing for WS_HEARTBEAT_TIMEOUT (4408) — any frame
   counts, the answer to our ``ping`` included;
 * sends every other socket a ``{"type": "ping"}``;
-* renews, in one pipelined round trip each, the sockets' connection leases
-  (:mod:`realtime.limits`) and their accounts' presence (:mod:`realtime.presence`), so the
-  calculator keeps pushing to them and a crashed process's entries expire.
+* renews, in one pipelined round trip, the sockets' connection leases (:mod:`realtime.limits`)
+  and their accounts' presence (:mod:`realtime.presence`) — written again if Redis lost them —
+  so the calculator keeps pushing to them, while a crashed process's entries expire.
+
+It also admits at most :data:`ADMISSIONS_AT_ONCE` handshakes at a time (see there).
 
 :meth:`Hub.drain` is the graceful shutdown (see :mod:`realtime.serving`): new sockets are
 refused with 1001, every open one is flushed and closed with 1001, their leases and presence

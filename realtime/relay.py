@@ -44,6 +44,8 @@ class Watcher(Protocol):
 
 
 class PriceRelay:
+    """This process's symbol → sockets map and its one reader (see the module docstring)."""
+
     def __init__(self) -> None:
         self.watchers: dict[str, set[Watcher]] = {}
         self._task: asyncio.Task | None = None
@@ -99,6 +101,11 @@ class PriceRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 last_id = None
+            except Exception:  # a bug must not end price updates for the whole process
+                logger.exception("ws.relay failed; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                changed = set()
 
     async def deliver(self, symbols: Iterable[str], only: Watcher | None = None) -> None:
         """Offer every watcher of ``symbols`` (or just ``only``, a new subscriber) their

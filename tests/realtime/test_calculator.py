@@ -222,6 +222,30 @@ async def test_a_socket_that_joins_is_followed_within_a_refresh(running):
     assert_matches((await receive(channel))["payload"], recompute(C, {"AAA": "99"}))
 
 
+async def test_an_account_watched_again_is_followed_again(running):
+    """A socket that leaves and comes back: its account's price changes reach it again, even
+    when the account was valued (and so cached) while nobody watched it."""
+    calc = Calculator()
+    await calc.start()
+    channel = await member(A)
+    presence.leave(A, "socket-a")
+    calc._watch_at = -math.inf
+    await calc._valuations([A])  # valued while unwatched, as a push queued before it left
+    await calc.step(block_ms=100)
+    presence.join(A, "socket-a2")
+    calc._watch_at = -math.inf
+    trade({"AAA": "98.76"})
+    for _ in range(5):
+        report = await calc.step(block_ms=2000)
+        if report.pushed:
+            break
+    assert report.pushed >= 1
+    update = await receive(channel)
+    while {h["symbol"]: h["price"] for h in update["payload"]["holdings"]}["AAA"] != "98.76":
+        update = await receive(channel)
+    assert_matches(update["payload"], recompute(A, {"AAA": "98.76", "BBB": "49.5"}))
+
+
 async def test_trade_events_are_batched_per_account_and_sent_only_to_watched_ones(
     running, redis_client, settings
 ):
@@ -325,3 +349,22 @@ def get_settings_layer() -> dict:
     from django.conf import settings
 
     return settings.CHANNEL_LAYERS["default"]
+
+
+async def test_a_lost_change_notice_is_made_good_by_the_revision_sweep(
+    running, settings, redis_client
+):
+    settings.RECALCULATION_INTERVAL = 0  # sweep on every refresh of who is watched
+    settings.MIN_UPDATE_INTERVAL = 0
+    channel = await member(A)
+    calc = Calculator()
+    await calc.start()
+    await calc.step(block_ms=100)  # the full pass
+    await receive(channel)
+    revision = book.load([A])[A].revision
+    assert book.store_balances(A, Decimal("7.00"), LAST_EQUITY[A], datetime.now(UTC), revision, 0)
+    redis_client.xtrim("clera:changes", maxlen=0)  # the notice is lost
+    calc._watch_at = -math.inf
+    trade({"BBB": "49.5"})
+    await calc.step(block_ms=2000)
+    assert Decimal((await receive(channel))["payload"]["cash"]) == Decimal("7.00")

@@ -1,17 +1,12 @@
 """``manage.py sandbox``: run the built-in Alpaca-compatible sandbox on loopback."""
 
-import asyncio
-import logging
-import signal
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from clera.processes import run_until_signalled
 from marketdata.sandbox.calendar import CALENDARS
 from marketdata.sandbox.faults import FaultConfig
 from marketdata.sandbox.server import SandboxConfig, serve
-
-logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -63,14 +58,4 @@ class Command(BaseCommand):
                 slow_seconds=options["slow_seconds"],
             ),
         )
-        asyncio.run(self._serve(config))
-
-    async def _serve(self, config: SandboxConfig) -> None:
-        task = asyncio.create_task(serve(config))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            await task
-        except asyncio.CancelledError:
-            logger.info("sandbox stopped")
+        run_until_signalled(serve(config), "sandbox")
