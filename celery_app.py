@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clera.settings")
@@ -33,3 +34,11 @@ def _schedule(sender: Celery, **kwargs: object) -> None:
             "options": {"expires": settings.RECALCULATION_INTERVAL * 0.9},
         },
     }
+
+
+@worker_ready.connect
+def _collect_at_once(sender: object, **kwargs: object) -> None:
+    """Collect symbols as soon as a worker is up, not one interval later: until the first
+    collection nothing is streamed and no live value moves. Harmless with several workers
+    (the task locks against overlap)."""
+    app.send_task("realtime.collect_symbols", expires=settings.SYMBOL_COLLECTION_INTERVAL * 0.9)

@@ -177,7 +177,9 @@ ALPACA_BROKER_URL = env.str("ALPACA_BROKER_URL", default=_broker_url)
 ALPACA_DATA_URL = env.str("ALPACA_DATA_URL", default=_data_url)
 # Origin only: callers append the feed path (e.g. /v2/iex).
 ALPACA_STREAM_URL = env.str("ALPACA_STREAM_URL", default=_stream_url)
-ALPACA_DATA_FEED = env.str("ALPACA_DATA_FEED", default="iex")
+# The built-in sandbox serves sip without a symbol limit, so the demo streams every holding;
+# Alpaca's free plan is iex (30 symbols, one connection).
+ALPACA_DATA_FEED = env.str("ALPACA_DATA_FEED", default="sip" if USE_BUILTIN_SANDBOX else "iex")
 ALPACA_TIMEOUT = env.float("ALPACA_TIMEOUT", default=5.0)
 
 if USE_BUILTIN_SANDBOX:
