@@ -78,7 +78,7 @@ class TicketView(APIView):
     def post(self, request: Request) -> Response:
         if not settings.ENABLE_REALTIME_PORTFOLIO:
             raise RealtimeDisabled()
-        body = TicketRequest(data=request.data if request.data else {})
+        body = TicketRequest(data=request.data)  # no body is {}; a JSON null or list is refused
         body.is_valid(raise_exception=True)
         account_id = body.validated_data.get("account_id")
         if account_id is not None:

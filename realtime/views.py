@@ -25,6 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portfolio.api import schema
 from portfolio.api.errors import ApiError
 
 from . import stats
@@ -57,7 +58,12 @@ class WebsocketStatsView(APIView):
     @extend_schema(
         operation_id="websocket_stats",
         summary="Real-time service statistics (staff only)",
-        responses={200: dict},
+        responses={
+            200: dict,
+            **schema.errors(
+                401, 403, 429, 500, extra={503: "Redis does not answer: no figures to sum."}
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
         return Response(_stats())
