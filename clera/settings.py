@@ -56,6 +56,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "clera.urls"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 WSGI_APPLICATION = "clera.wsgi.application"
 ASGI_APPLICATION = "clera.asgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,13 +1,18 @@
 """Root URL configuration."""
 
 from django.contrib import admin
+from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
 from clera.health import health
+from portfolio.views import SignInView, home
 from realtime import views as realtime_views
 from realtime.api import TicketView
 
 urlpatterns = [
+    path("", home, name="home"),
+    path("accounts/login/", SignInView.as_view(), name="login"),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
     # Before "admin/": the real-time statistics page, staff only like the rest of the admin.
     path(
         "admin/realtime/",
