@@ -33,16 +33,6 @@ OPEN_STATUSES = {"new", "accepted", "pending_new", "partially_filled", "held"}
 
 
 @pytest.fixture(scope="session")
-def broker(sandbox_url: str) -> BrokerClient:
-    return BrokerClient(
-        settings.SANDBOX_API_KEY,
-        settings.SANDBOX_SECRET_KEY,
-        sandbox=True,
-        url_override=sandbox_url,
-    )
-
-
-@pytest.fixture(scope="session")
 def accounts(sandbox_url: str) -> list[dict]:
     return requests.get(f"{sandbox_url}/_sandbox/accounts", timeout=10).json()["accounts"]
 

@@ -28,16 +28,6 @@ PERIODS = {"1D": "1Min", "1W": "15Min", "1M": "1D", "1A": "1D"}
 
 
 @pytest.fixture(scope="session")
-def broker(sandbox_url: str) -> BrokerClient:
-    return BrokerClient(
-        settings.SANDBOX_API_KEY,
-        settings.SANDBOX_SECRET_KEY,
-        sandbox=True,
-        url_override=sandbox_url,
-    )
-
-
-@pytest.fixture(scope="session")
 def shapes(sandbox_url: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for account in requests.get(f"{sandbox_url}/_sandbox/accounts", timeout=10).json()["accounts"]:
