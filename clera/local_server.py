@@ -21,8 +21,9 @@ logger = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the parent dies, however it dies.
+def die_with_parent() -> None:
+    """In the child before exec (``preexec_fn``): get SIGTERM when the parent dies, however it
+    dies. Linux only.
 
     Without it a parent killed with SIGKILL (a CI timeout, say) leaves its Redis or sandbox
     running for ever, holding a port.
@@ -73,7 +74,7 @@ class LocalServer:
         self._process = subprocess.Popen(
             self.command(),
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
             **self.popen_options(),
         )
         try:

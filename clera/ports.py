@@ -12,8 +12,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def port_is_free(host: str, port: int) -> bool:
     """Whether we could bind `host:port`; checked first so a stale server is never mistaken
-    for the one we are about to start."""
+    for the one we are about to start. SO_REUSEADDR as the servers themselves set it: connections
+    of a server just stopped linger in TIME_WAIT and must not block its restart (on Linux a
+    listening socket still does)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -80,7 +80,11 @@ TEMPLATES = [
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+# The page's own files, and the chart library npm installed from package-lock.json (bin/_static.sh).
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist"),
+]
 # Served by the app itself (daphne has no static handler); straight from the finders, so no
 # collectstatic step is needed to run.
 WHITENOISE_USE_FINDERS = True
@@ -284,6 +288,12 @@ STATS_TTL = env.int("STATS_TTL", default=20)
 STATS_MIN_BATCH_EVENTS = env.int("STATS_MIN_BATCH_EVENTS", default=100)
 # Seconds without market data after which /health says "degraded" (still 200).
 HEALTH_QUOTES_MAX_AGE = env.float("HEALTH_QUOTES_MAX_AGE", default=60.0)
+
+# --- The portfolio page (templates/portfolio/page.html) --------------------------------------
+# Seconds between summary polls while the page's socket is down, and between refreshes of the
+# risk, diversification and allocation widgets.
+PAGE_POLL_INTERVAL = env.float("PAGE_POLL_INTERVAL", default=5.0)
+PAGE_ANALYTICS_REFRESH = env.float("PAGE_ANALYTICS_REFRESH", default=300.0)
 
 # --- Real-time sockets: /ws/portfolio/<id> and /ws/stream ------------------------------------
 # Read by realtime/consumers.py and its helpers (limits, tickets, relay, hub); the README's

@@ -2,7 +2,9 @@
 
 from django.contrib import admin
 from django.contrib.auth.views import LogoutView
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from clera.health import health
 from portfolio.views import SignInView, home
@@ -11,6 +13,8 @@ from realtime.api import TicketView
 
 urlpatterns = [
     path("", home, name="home"),
+    # Browsers ask for /favicon.ico on every page that names no icon (the API docs, say).
+    path("favicon.ico", RedirectView.as_view(url=static("portfolio/favicon.svg"), permanent=True)),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", LogoutView.as_view(), name="logout"),
     # Before "admin/": the real-time statistics page, staff only like the rest of the admin.

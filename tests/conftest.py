@@ -16,6 +16,25 @@ def sandbox_url() -> str:
     return sandbox_origin()
 
 
+@pytest.fixture(scope="session")
+def sandbox_accounts(sandbox_url: str) -> list[dict]:
+    """Every sandbox account with its shape (diversified, crypto, cash_only, ...), in order."""
+    return requests.get(f"{sandbox_url}/_sandbox/accounts", timeout=10).json()["accounts"]
+
+
+@pytest.fixture(scope="session")
+def raw(sandbox_url: str) -> Callable[..., object]:
+    """GET a Broker API path straight from the sandbox, as Alpaca's JSON."""
+    auth = (settings.SANDBOX_API_KEY, settings.SANDBOX_SECRET_KEY)
+
+    def get(path: str, **params: object) -> object:
+        answer = requests.get(f"{sandbox_url}/v1{path}", params=params, auth=auth, timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+
+    return get
+
+
 @pytest.fixture
 def redis_client() -> Iterator[redis.Redis]:
     """A client for the test Redis, emptied first so tests never see each other's keys."""

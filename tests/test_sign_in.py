@@ -27,11 +27,11 @@ def test_no_demo_logins_with_real_alpaca_keys(client, django_user_model, setting
     assert "Demo logins" not in client.get(reverse("login")).content.decode()
 
 
-def test_signing_in_leads_home_and_on_to_the_api_docs(client, django_user_model) -> None:
+def test_signing_in_leads_to_the_portfolio_page(client, django_user_model) -> None:
     django_user_model.objects.create_user("demo", password="demo")
     answer = client.post(reverse("login"), {"username": "demo", "password": "demo"})
     assert answer.status_code == 302 and answer["Location"] == reverse("home")
-    assert client.get("/")["Location"] == reverse("api-docs")
+    assert client.get("/").templates[0].name == "portfolio/page.html"
 
 
 def test_a_wrong_password_is_said_plainly(client, django_user_model) -> None:

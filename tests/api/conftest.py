@@ -7,8 +7,6 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-import requests
-from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -20,11 +18,6 @@ from tests.api.recorder import Recorder
 def _no_cached_book(redis_client) -> None:
     """Start every API test with an empty Redis: no real-time book, so reads go to the broker
     and the recomputations from the sandbox's raw data compare like with like."""
-
-
-@pytest.fixture(scope="session")
-def sandbox_accounts(sandbox_url: str) -> list[dict]:
-    return requests.get(f"{sandbox_url}/_sandbox/accounts", timeout=10).json()["accounts"]
 
 
 @pytest.fixture(scope="session")
@@ -88,16 +81,3 @@ def client_for() -> Callable[..., APIClient]:
         return client
 
     return make
-
-
-@pytest.fixture(scope="session")
-def raw(sandbox_url: str) -> Callable[..., object]:
-    """GET a Broker API path straight from the sandbox, as Alpaca's JSON."""
-    auth = (settings.SANDBOX_API_KEY, settings.SANDBOX_SECRET_KEY)
-
-    def get(path: str, **params: object) -> object:
-        answer = requests.get(f"{sandbox_url}/v1{path}", params=params, auth=auth, timeout=10)
-        answer.raise_for_status()
-        return answer.json()
-
-    return get

@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import TypeVar
 
 import pytest
-import requests
 
 from marketdata.types import Position
 from realtime import book
@@ -65,11 +64,6 @@ def position(
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-@pytest.fixture(scope="session")
-def sandbox_accounts(sandbox_url: str) -> list[dict]:
-    return requests.get(f"{sandbox_url}/_sandbox/accounts", timeout=10).json()["accounts"]
 
 
 @pytest.fixture(scope="session")

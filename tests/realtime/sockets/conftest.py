@@ -17,7 +17,6 @@ from django.test import Client
 from clera.asgi import application
 from portfolio.models import BrokerageAccount
 from realtime import tickets
-from tests.api.conftest import raw  # noqa: F401  (the API tests' fixture, shared)
 
 ORIGIN = "http://127.0.0.1:8000"
 

@@ -1,0 +1,130 @@
+// The performance chart: one range at a time from the history endpoint, green when the range
+// ended at or above where it started, red otherwise; all-time performance above it.
+
+import { getJSON } from "./api.js";
+import { Card, chartLibrary, setSigned, toggleGroup } from "./card.js";
+import { compareDecimal } from "./decimal.js";
+import * as format from "./format.js";
+
+const GREEN = "#3ddc97";
+const RED = "#ff6b6b";
+const PERIOD_NAMES = {
+  "1D": "Today", "1W": "Past week", "1M": "Past month", "6M": "Past 6 months",
+  "1Y": "Past year", MAX: "Since you joined",
+};
+
+export class HistoryChart {
+  constructor({ path, accountId }) {
+    this.card = new Card("history");
+    this.path = path;
+    this.accountId = accountId;
+    this.canvas = document.getElementById("history-chart");
+    this.cover = document.getElementById("history-cover");
+    this.allTime = document.getElementById("all-time");
+    this.periodLabel = document.getElementById("period-label");
+    this.periodChange = document.getElementById("period-change");
+    this.chart = null;
+    this.request = 0;
+    this.period = toggleGroup(this.card.element, "period", (period) => {
+      this.period = period;
+      this.load();
+    });
+  }
+
+  async load() {
+    const request = ++this.request;          // a slower answer for an older click is dropped
+    const period = this.period;
+    this.card.busy(true);
+    this.card.clear();
+    this.cover.hidden = false;
+    try {
+      const history = await getJSON(this.path, { account_id: this.accountId, period });
+      if (request !== this.request) return;
+      this.draw(history, period);
+      this.card.busy(false);
+    } catch (error) {
+      if (request !== this.request) return;
+      this.card.fail(`Couldn't load your performance: ${error.message}`, () => this.load());
+    } finally {
+      if (request === this.request) this.cover.hidden = true;
+    }
+  }
+
+  draw(history, period) {
+    const all = history.all_time_change;
+    setSigned(this.allTime, format.change(all.amount, all.percent), format.direction(all.amount));
+    this.periodLabel.textContent = PERIOD_NAMES[period];
+    const change = history.period_change;
+    setSigned(this.periodChange, format.change(change.amount, change.percent), format.direction(change.amount));
+
+    const equity = history.equity;
+    const times = history.timestamps.map((t) => Date.parse(t));
+    const rising = equity.length < 2 || compareDecimal(equity[equity.length - 1], equity[0]) >= 0;
+    const colour = rising ? GREEN : RED;
+    this.card.element.dataset.trend = rising ? "up" : "down";
+    this.card.element.dataset.period = period;
+    this.card.element.dataset.points = String(equity.length);
+
+    const Chart = chartLibrary();
+    const points = equity.map((value, index) => ({ x: times[index], y: Number(value) }));
+    const dataset = {
+      label: "Account value",
+      data: points,
+      borderColor: colour,
+      borderWidth: 2,
+      pointRadius: 0,
+      pointHitRadius: 8,
+      tension: 0.2,
+      fill: "start",
+      backgroundColor: (context) => gradient(context.chart, colour),
+    };
+    const options = {
+      animation: false,
+      maintainAspectRatio: false,
+      interaction: { mode: "index", intersect: false },
+      plugins: {
+        legend: { display: false },
+        tooltip: {
+          callbacks: {
+            title: (items) => format.tooltipTime(period, items[0].parsed.x),
+            label: (item) => format.money(equity[item.dataIndex]),
+          },
+        },
+      },
+      scales: {
+        x: {
+          type: "linear",
+          min: times[0],
+          max: times[times.length - 1],
+          grid: { display: false },
+          ticks: {
+            color: "#9aa3b2",
+            maxTicksLimit: 6,
+            maxRotation: 0,
+            callback: (value) => format.axisTime(period, value),
+          },
+        },
+        y: {
+          grid: { color: "#232834" },
+          ticks: { color: "#9aa3b2", maxTicksLimit: 5, callback: (value) => format.compactMoney(value) },
+        },
+      },
+    };
+    if (this.chart) {
+      this.chart.data.datasets = [dataset];
+      this.chart.options = options;
+      this.chart.update();
+    } else {
+      this.chart = new Chart(this.canvas, { type: "line", data: { datasets: [dataset] }, options });
+    }
+  }
+}
+
+function gradient(chart, colour) {
+  const { ctx, chartArea } = chart;
+  if (!chartArea) return "transparent";
+  const fill = ctx.createLinearGradient(0, chartArea.top, 0, chartArea.bottom);
+  fill.addColorStop(0, `${colour}55`);
+  fill.addColorStop(1, `${colour}00`);
+  return fill;
+}

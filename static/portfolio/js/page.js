@@ -1,0 +1,57 @@
+// The portfolio page: reads what the server rendered (#page-config: the account and where its
+// API and socket are) and starts every widget. Each widget loads and fails on its own.
+
+import { getJSON } from "./api.js";
+import { AddFunds } from "./add-funds.js";
+import { Analytics } from "./analytics.js";
+import { LiveConnection } from "./connection.js";
+import { HistoryChart } from "./history.js";
+import { Holdings } from "./holdings.js";
+import { LiveValue } from "./live-value.js";
+import { Transactions } from "./transactions.js";
+import { WhatIf } from "./what-if.js";
+
+const config = JSON.parse(document.getElementById("page-config").textContent);
+const accountId = config.account_id;
+
+const live = new LiveValue({ pollMs: config.poll_ms, loginUrl: config.login_url });
+const holdings = new Holdings({ path: config.api.positions, accountId });
+const whatIf = new WhatIf();
+const history = new HistoryChart({ path: config.api.history, accountId });
+const analytics = new Analytics({
+  path: config.api.analytics, accountId, refreshMs: config.analytics_refresh_ms,
+});
+const transactions = new Transactions({ path: config.api.orders, accountId });
+
+function valued(valuation, source) {
+  if (!live.show(valuation)) return;
+  whatIf.currentValue(valuation.total_value);
+  if (source === "socket") holdings.update(valuation);
+}
+
+const connection = new LiveConnection({
+  socketPath: config.socket_path,
+  summaryPath: config.api.summary,
+  accountId,
+  pollMs: config.poll_ms,
+  onData: valued,
+  onState: (state, detail) => live.state(state, detail),
+});
+
+new AddFunds({
+  path: config.api.funds,
+  accountId,
+  maxAmount: config.funds_max,
+});
+
+// The socket's snapshot usually wins, but one summary read in parallel puts the value on
+// screen even when the socket is slow or blocked.
+getJSON(config.api.summary, { account_id: accountId })
+  .then((summary) => valued(summary, "rest"))
+  .catch(() => {});                             // the connection's own fallback reports failures
+connection.start();
+holdings.load();
+history.load();
+analytics.start();
+transactions.load();
+whatIf.calculate();

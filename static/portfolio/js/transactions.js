@@ -1,0 +1,83 @@
+// Orders, newest first, a page at a time ("Load more" follows the API's cursor), filtered by
+// status (open, closed, all).
+
+import { getJSON } from "./api.js";
+import { Card, el } from "./card.js";
+import * as format from "./format.js";
+
+const PAGE_SIZE = 15;
+
+export class Transactions {
+  constructor({ path, accountId }) {
+    this.card = new Card("transactions");
+    this.path = path;
+    this.accountId = accountId;
+    this.body = document.getElementById("transactions-body");
+    this.status = document.getElementById("transactions-status");
+    this.more = document.getElementById("transactions-more");
+    this.empty = document.getElementById("transactions-empty");
+    this.cursor = null;
+    this.request = 0;
+    this.status.addEventListener("change", () => this.load());
+    this.more.addEventListener("click", () => this.loadMore());
+  }
+
+  /** The first page for the chosen status, replacing what is shown. */
+  load() {
+    this.cursor = null;
+    return this.fetch(true);
+  }
+
+  loadMore() {
+    return this.fetch(false);
+  }
+
+  async fetch(fresh) {
+    const request = ++this.request;
+    this.card.busy(true);
+    this.more.disabled = true;
+    this.more.textContent = "Loading…";
+    try {
+      const page = await getJSON(this.path, {
+        account_id: this.accountId,
+        status: this.status.value,
+        limit: PAGE_SIZE,
+        cursor: fresh ? null : this.cursor,
+      });
+      if (request !== this.request) return;
+      const rows = page.orders.map(row);
+      if (fresh) this.body.replaceChildren(...rows);
+      else this.body.append(...rows);
+      this.cursor = page.next_cursor;
+      this.more.hidden = !this.cursor;
+      this.empty.hidden = this.body.children.length > 0;
+      this.card.clear();
+      this.card.busy(false);
+    } catch (error) {
+      if (request !== this.request) return;
+      this.card.fail(`Couldn't load your transactions: ${error.message}`, () => this.fetch(fresh));
+    } finally {
+      if (request === this.request) {
+        this.more.disabled = false;
+        this.more.textContent = "Load more";
+      }
+    }
+  }
+}
+
+function row(order) {
+  const filled = order.filled_qty && order.filled_qty !== "0";
+  const when = order.filled_at || order.submitted_at || order.created_at;
+  const amount = order.qty ? format.quantity(filled ? order.filled_qty : order.qty)
+    : format.money(order.notional);
+  const priced = order.filled_avg_price || order.limit_price;
+  return el("tr", { dataset: { orderId: order.id, status: order.status } },
+    el("td", { title: format.moment(when) }, format.day(when)),
+    el("td", { className: "ticker" }, order.symbol),
+    el("td", {}, order.side === "buy" ? "Buy" : "Sell"),
+    el("td", {}, order.type),
+    el("td", { className: "num" }, amount),
+    el("td", { className: "num" }, priced ? format.price(priced) : "Market"),
+    el("td", {}, el("span", { className: `status ${order.status}` }, order.status.replaceAll("_", " "))),
+  );
+}
