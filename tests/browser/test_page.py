@@ -1,0 +1,509 @@
+"""Sign-in and the portfolio page in real Chromium over the whole stack (one site for the module:
+it takes seconds to start): every widget shows the sandbox's data, the live value moves with the
+sandbox, the controls work by mouse and keyboard, a blocked socket falls back to polling and
+comes back, and nothing logs an error.
+
+Timings and screenshots go to test-artifacts/browser/ (see test_first_paint_and_screenshots).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from contextlib import ExitStack
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+from playwright.sync_api import Page, Response, WebSocketRoute, expect
+
+from tests.browser.conftest import SCREENSHOTS, sign_in
+from tests.browser.site import LOGIN_PATH, Site
+
+LIVE_TIMEOUT = 20_000  # ms: the sandbox moves a demo holding's price every second or so
+PERIODS = ("1D", "1W", "1M", "6M", "1Y", "MAX")
+
+
+def money(value: Decimal | str) -> str:
+    """How the page writes an amount: "$1,234.56", "-$5.00"."""
+    amount = Decimal(value)
+    return f"{'-' if amount < 0 else ''}${abs(amount):,.2f}"
+
+
+def decimal_of(text: str) -> Decimal:
+    """The number in a cell ("+$2,163.84", "-8.51 %", "46") as a Decimal."""
+    return Decimal(re.sub(r"[^0-9.\-]", "", text.replace("+", "")))
+
+
+def api_path(path: str) -> Callable[[Response], bool]:
+    return lambda response: response.url.split("?")[0].endswith(path) and response.ok
+
+
+def open_page(page: Page) -> dict[str, dict]:
+    """Navigate to the page and return the JSON the widgets loaded, by endpoint."""
+    page.goto("about:blank")  # so no answer to an earlier load of the page is caught below
+    names = ("summary", "positions", "analytics", "history", "orders")
+    with ExitStack() as waiting:
+        answers = {
+            name: waiting.enter_context(page.expect_response(api_path(f"/api/portfolio/{name}")))
+            for name in names
+        }
+        page.goto("/")
+    return {name: answer.value.json() for name, answer in answers.items()}
+
+
+def wait_live(page: Page) -> None:
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=10_000)
+
+
+def holdings_table(page: Page) -> list[dict[str, str]]:
+    """The holdings rows as shown, read in one go (live updates may reorder between reads)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('#holdings-body tr[data-symbol]')].map(tr => {
+            const cells = Object.fromEntries(
+                [...tr.children].map(td => [td.dataset.key, td.textContent]));
+            return {symbol: tr.dataset.symbol, ...cells};
+        })"""
+    )
+
+
+def test_signing_in_as_the_demo_user(page: Page, site: Site) -> None:
+    answer = page.goto(LOGIN_PATH)
+    assert answer is not None and answer.ok
+    listed = page.locator('section[aria-label="Demo logins"] code').all_inner_texts()
+    assert site.username in listed and any(name.startswith("demo-") for name in listed), listed
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+    page.fill("#id_username", site.username)
+    page.fill("#id_password", "not-the-password")
+    page.click("button[type=submit]")
+    expect(page.get_by_role("alert")).to_contain_text("didn't match")
+    assert page.url.endswith(LOGIN_PATH)
+    assert page.console_errors == []
+
+    page.fill("#id_username", site.username)
+    page.fill("#id_password", site.password)
+    with page.expect_navigation(url=lambda url: LOGIN_PATH not in url) as landed:
+        page.click("button[type=submit]")
+    answer = landed.value
+    assert answer is not None and answer.ok, f"{answer and answer.status} at {page.url}"
+    expect(page.get_by_role("heading", name="Total value")).to_be_visible()
+    wait_live(page)
+    assert page.console_errors == []
+
+
+def test_every_widget_shows_the_accounts_data(signed_in: Page, site: Site, raw) -> None:
+    page = signed_in
+    loaded = open_page(page)
+    account = site.accounts[0]
+    wait_live(page)
+
+    # Live value: on screen, in the API's currency form.
+    total = page.locator("#total-value")
+    expect(total).to_have_text(re.compile(r"^\$[\d,]+\.\d\d$"))
+    expect(page.locator("#today-return")).to_contain_text("today")
+    expect(page.locator("#live-latency")).to_have_text(re.compile(r"^· \d+ ms$"))
+
+    # Holdings: the sandbox's own positions, symbol for symbol and share for share.
+    positions = raw(f"/trading/accounts/{account}/positions")
+    shown = holdings_table(page)
+    assert {row["symbol"] for row in shown} == {p["symbol"] for p in positions}
+    shares = {p["symbol"]: Decimal(p["qty"]) for p in positions}
+    for row in shown:
+        assert decimal_of(row["qty"]) == shares[row["symbol"]], row
+        listed = next(p for p in loaded["positions"]["positions"] if p["symbol"] == row["symbol"])
+        assert row["name"] == listed["name"]
+        assert decimal_of(row["avg_entry_price"]) == Decimal(listed["avg_entry_price"])
+
+    # Risk and diversification: the analytics the page fetched, number, label and sentence.
+    analytics = loaded["analytics"]
+    for name in ("risk", "diversification"):
+        expect(page.locator(f"#{name}-score")).to_have_text(analytics[name]["score"])
+        expect(page.locator(f"#{name}-label")).to_have_text(analytics[name]["label"])
+        expect(page.locator(f"#{name}-text")).to_have_text(analytics[name]["explanation"])
+        expect(page.locator(f"#{name}-meter")).to_have_attribute(
+            "aria-valuenow", analytics[name]["score"]
+        )
+
+    # Allocation: one legend line per asset class, with its share.
+    legend = page.locator("#allocation-legend li")
+    by_class = analytics["allocation"]["by_asset_class"]
+    expect(legend).to_have_count(len(by_class))
+    for line, slice_ in zip(legend.all(), by_class, strict=True):
+        expect(line).to_contain_text(slice_["name"])
+        expect(line).to_contain_text(f"{slice_['percent']} %")
+
+    # Performance: the all-time change above the default range's chart.
+    history = loaded["history"]
+    expect(page.locator("#all-time")).to_contain_text(
+        money(history["all_time_change"]["amount"]).lstrip("-")
+    )
+    expect(page.locator("#history")).to_have_attribute("data-points", str(len(history["equity"])))
+
+    # Transactions: the sandbox's newest orders, newest first.
+    shown_orders = page.locator("#transactions-body tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.orderId)"
+    )
+    newest = [o["id"] for o in loaded["orders"]["orders"]]
+    assert shown_orders == newest
+    orders = raw(f"/trading/accounts/{account}/orders", status="all", limit=500)
+    sandbox_ids = {o["id"] for o in orders}
+    assert set(shown_orders) <= sandbox_ids
+
+    # What if: starts from the account's value.
+    initial = page.locator("#what-if-initial").input_value()
+    assert Decimal(initial) > 0
+    assert page.console_errors == []
+
+
+def test_the_live_value_and_prices_move_with_the_sandbox(signed_in: Page) -> None:
+    page = signed_in
+    wait_live(page)
+    total = page.locator("#total-value")
+    first = total.get_attribute("data-value")
+    page.wait_for_function(
+        "first => document.querySelector('#total-value').dataset.value !== first",
+        arg=first,
+        timeout=LIVE_TIMEOUT,
+    )
+    # A holding's price moved in place, and its cell flashed.
+    page.wait_for_selector("#holdings-body tr[data-moves]", timeout=LIVE_TIMEOUT)
+    page.wait_for_selector("#holdings-body td.flash-up, #holdings-body td.flash-down")
+    expect(total).to_have_text(money(total.get_attribute("data-value")))
+    assert page.console_errors == []
+
+
+def test_each_range_button_fetches_and_redraws(signed_in: Page) -> None:
+    page = signed_in
+    page.wait_for_selector("#history[data-points]")
+    for period in PERIODS:
+        button = page.locator(f'#history button[data-period="{period}"]')
+        with page.expect_response(
+            lambda r, p=period: "/api/portfolio/history" in r.url and f"period={p}" in r.url
+        ) as answer:
+            button.click()
+        history = answer.value.json()
+        card = page.locator("#history")
+        expect(card).to_have_attribute("data-period", period)
+        expect(card).to_have_attribute("data-points", str(len(history["equity"])))
+        expect(card).to_have_attribute("aria-busy", "false")
+        expect(page.locator('#history button[aria-pressed="true"]')).to_have_text(period)
+        equity = history["equity"]
+        rising = Decimal(equity[-1]) >= Decimal(equity[0])
+        expect(card).to_have_attribute("data-trend", "up" if rising else "down")
+        drawn = page.evaluate(
+            """() => {
+                const chart = Chart.getChart(document.getElementById('history-chart'));
+                const data = chart.data.datasets[0];
+                return {points: data.data.length, colour: data.borderColor,
+                        ticks: chart.scales.y.ticks.map(t => t.label)};
+            }"""
+        )
+        assert drawn["points"] == len(equity)
+        assert drawn["colour"] == ("#3ddc97" if rising else "#ff6b6b")
+        assert all(label.startswith("$") for label in drawn["ticks"]), drawn["ticks"]
+    assert page.console_errors == []
+
+
+def test_the_allocation_pie_toggles(signed_in: Page) -> None:
+    page = signed_in
+    allocation = open_page(page)["analytics"]["allocation"]
+    page.wait_for_selector("#allocation[aria-busy=false]")
+    for view, label in (("by_sector", "Sector"), ("by_industry", "Industry"),
+                        ("by_asset_class", "Asset class")):  # fmt: skip
+        page.get_by_role("button", name=label, exact=True).click()
+        expect(page.locator("#allocation")).to_have_attribute("data-view", view)
+        expect(page.get_by_role("button", name=label, exact=True)).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        names = page.locator("#allocation-legend .slice-name").all_inner_texts()
+        shares = page.locator("#allocation-legend .share").all_inner_texts()
+        assert names == [s["name"] for s in allocation[view]]
+        assert shares == [f"{s['percent']} %" for s in allocation[view]]
+        labels = page.evaluate(
+            "() => Chart.getChart(document.getElementById('allocation-chart')).data.labels"
+        )
+        assert labels == names
+    assert page.console_errors == []
+
+
+def compound(initial: str, contribution: str, per_year: int, years: int, rate: int) -> Decimal:
+    """FV = P(1+i)^n + C((1+i)^n - 1)/i, i = rate/per_year, n = years*per_year, exactly,
+    rounded to the cent half to even."""
+    i = Fraction(rate, 100 * per_year)
+    growth = (1 + i) ** (years * per_year)
+    value = Fraction(initial) * growth + Fraction(contribution) * (growth - 1) / i
+    return Decimal(round(value * 100)) / 100
+
+
+@pytest.mark.parametrize(
+    ("initial", "contribution", "frequency", "years", "strategy", "rate"),
+    [
+        ("10000", "250", "monthly", 20, "Aggressive", 10),
+        ("41251.59", "1200.50", "yearly", 7, "Conservative", 4),
+        ("0", "100", "monthly", 50, "Moderate", 7),
+    ],
+)
+def test_the_what_if_figure_is_the_compound_growth_formula(
+    signed_in: Page, initial, contribution, frequency, years, strategy, rate
+) -> None:
+    page = signed_in
+    page.get_by_label("Initial amount ($)").fill(initial)
+    page.get_by_label("Contribution ($)").fill(contribution)
+    page.get_by_label("Every").select_option(frequency)
+    page.get_by_label("Years").fill(str(years))
+    page.get_by_role("radio", name=re.compile(strategy)).check()
+    expected = compound(initial, contribution, 12 if frequency == "monthly" else 1, years, rate)
+    expect(page.locator("#what-if-value")).to_have_text(money(expected))
+    expect(page.locator("#what-if-disclaimer")).to_contain_text("not a promise")
+    bars = page.evaluate(
+        "() => Chart.getChart(document.getElementById('what-if-chart'))"
+        ".data.datasets[0].data.length"
+    )
+    assert bars == years + 1
+
+    page.get_by_label("Years").fill("0")
+    expect(page.locator("#what-if-error")).to_contain_text("Years")
+    expect(page.locator("#what-if-value")).to_have_text("–")
+    assert page.console_errors == []
+
+
+def test_holdings_sort_by_any_column(signed_in: Page) -> None:
+    page = signed_in
+    page.wait_for_selector("#holdings-body tr[data-symbol]")
+    header = page.locator("#holdings thead")
+
+    def column(key: str) -> list[str]:
+        return [row[key] for row in holdings_table(page)]
+
+    expect(header.locator('th[data-key="market_value"]')).to_have_attribute(
+        "aria-sort", "descending"
+    )
+    values = [decimal_of(v) for v in column("market_value")]
+    assert values == sorted(values, reverse=True)
+
+    header.get_by_role("button", name="Ticker").click()
+    expect(header.locator('th[data-key="symbol"]')).to_have_attribute("aria-sort", "ascending")
+    symbols = column("symbol")
+    assert symbols == sorted(symbols)
+    header.get_by_role("button", name="Ticker").click()
+    expect(header.locator('th[data-key="symbol"]')).to_have_attribute("aria-sort", "descending")
+    assert column("symbol") == sorted(symbols, reverse=True)
+
+    header.get_by_role("button", name="Return %").click()
+    returns = [decimal_of(v) for v in column("unrealized_pl_percent")]
+    assert returns == sorted(returns, reverse=True)
+    header.get_by_role("button", name="Avg cost").press("Enter")  # keyboard works too
+    costs = [decimal_of(v) for v in column("avg_entry_price")]
+    assert costs == sorted(costs, reverse=True)
+    assert page.console_errors == []
+
+
+def test_transactions_filter_and_load_more(signed_in: Page, site: Site, raw) -> None:
+    page = signed_in
+    rows = page.locator("#transactions-body tr[data-order-id]")
+    page.wait_for_selector("#transactions[aria-busy=false]")
+    first_page = rows.evaluate_all("rows => rows.map(r => r.dataset.orderId)")
+    more = page.get_by_role("button", name="Load more")
+    expect(more).to_be_visible()
+    with page.expect_response(lambda r: "/api/portfolio/orders" in r.url and "cursor=" in r.url):
+        more.click()
+    expect(rows).not_to_have_count(len(first_page))
+    both = rows.evaluate_all("rows => rows.map(r => r.dataset.orderId)")
+    assert both[: len(first_page)] == first_page and len(set(both)) == len(both)
+    sandbox = raw(f"/trading/accounts/{site.accounts[0]}/orders", status="all", limit=500)
+    assert set(both) <= {o["id"] for o in sandbox}
+
+    with page.expect_response(lambda r: "status=open" in r.url) as answer:
+        page.get_by_label("Status").select_option("open")
+    expect(page.locator("#transactions")).to_have_attribute("aria-busy", "false")
+    listed = answer.value.json()["orders"]
+    shown = rows.evaluate_all("rows => rows.map(r => [r.dataset.orderId, r.dataset.status])")
+    assert shown == [[o["id"], o["status"]] for o in listed]
+    assert all(status not in ("filled", "canceled", "expired", "rejected") for _, status in shown)
+    assert page.console_errors == []
+
+
+def test_add_funds_checks_the_amount_and_submits_once(page: Page, site: Site, raw) -> None:
+    # Another login's account: deposits are writes, and demo's accounts are read elsewhere.
+    username = "demo-diversified"
+    account = site.logins[username][0]
+    sign_in(page, username, site.password)
+    posts: list[str] = []
+    page.on(
+        "request",
+        lambda r: posts.append(r.headers.get("idempotency-key", ""))
+        if r.method == "POST" and "/api/portfolio/funds" in r.url
+        else None,
+    )
+    page.get_by_role("button", name="Add funds").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    amount = dialog.get_by_label("Amount (USD)")
+    expect(amount).to_be_focused()
+
+    for wrong, says in (("-5", "above $0"), ("12.345", "dollars and cents"),
+                        ("50000.01", "most you can add")):  # fmt: skip
+        amount.fill(wrong)
+        amount.press("Enter")
+        expect(dialog.get_by_role("alert")).to_contain_text(says)
+    assert posts == []
+
+    before = {t["id"] for t in raw(f"/accounts/{account}/transfers")}
+    amount.fill("137.42")
+    with page.expect_response(lambda r: "/api/portfolio/funds" in r.url) as answer:
+        # Two submits in the same tick, as a double click or Enter + click would make.
+        page.evaluate(
+            "() => { const f = document.getElementById('add-funds-form');"
+            " f.requestSubmit(); f.requestSubmit(); }"
+        )
+    assert answer.value.status == 201
+    expect(page.locator("#add-funds-outcome-text")).to_contain_text("$137.42 is on its way")
+    assert len(posts) == 1 and posts[0]
+    new = [t for t in raw(f"/accounts/{account}/transfers") if t["id"] not in before]
+    assert [Decimal(t["amount"]) for t in new] == [Decimal("137.42")]
+
+    page.get_by_role("button", name="Done").click()
+    expect(dialog).to_be_hidden()
+    assert page.console_errors == []
+
+
+def test_a_blocked_socket_falls_back_to_polling_and_resumes(signed_in: Page) -> None:
+    page = signed_in
+    blocked = False
+    opened: list[WebSocketRoute] = []
+
+    def route(socket: WebSocketRoute) -> None:
+        opened.append(socket)
+        if blocked:
+            socket.close(code=1013, reason="blocked by the test")
+        else:
+            socket.connect_to_server()
+
+    page.route_web_socket(re.compile(r"/ws/portfolio/"), route)
+    page.goto("/")
+    wait_live(page)
+
+    blocked = True
+    opened[-1].close(code=1001, reason="the test drops the socket")
+    badge = page.locator("#live-status")
+    expect(badge).to_have_attribute("data-state", "reconnecting")
+    expect(page.locator("#live-note")).to_contain_text("refreshing every 5 s")
+    total = page.locator("#total-value")
+    before = total.get_attribute("data-value")
+    polls = 0
+    while total.get_attribute("data-value") == before:
+        with page.expect_response(api_path("/api/portfolio/summary"), timeout=LIVE_TIMEOUT):
+            pass
+        polls += 1
+        assert polls <= 4, "polling the summary did not move the value"
+    expect(badge).to_have_attribute("data-state", "reconnecting")
+    refused = len(opened)
+    assert refused >= 2  # it kept trying the socket meanwhile
+
+    blocked = False
+    wait_live_again = 40_000  # the backoff has grown while blocked (at most 15 s by now)
+    expect(badge).to_have_attribute("data-state", "live", timeout=wait_live_again)
+    assert re.search(r"[?&]last_seq=\d+", opened[-1].url), opened[-1].url
+    assert page.console_errors == []
+
+
+def test_a_failing_widget_says_so_and_the_rest_carry_on(signed_in: Page) -> None:
+    page = signed_in
+    failing = json.dumps({"error": {"code": "broker_unavailable", "message": "Alpaca is down.",
+                                    "details": {}}})  # fmt: skip
+    page.route(
+        re.compile(r"/api/portfolio/history"),
+        lambda route: route.fulfill(status=503, body=failing, content_type="application/json"),
+    )
+    page.goto("/")
+    problem = page.locator("#history .card-error")
+    expect(problem).to_contain_text("Couldn't load your performance: Alpaca is down.")
+    page.wait_for_selector("#holdings-body tr[data-symbol]")
+    expect(page.locator("#risk-score")).not_to_have_text("–")
+    wait_live(page)
+
+    page.unroute(re.compile(r"/api/portfolio/history"))
+    problem.get_by_role("button", name="Retry").click()
+    expect(problem).to_be_hidden()
+    page.wait_for_selector("#history[data-points]")
+    # The browser logs the 503 itself; nothing else may have gone wrong.
+    assert [e for e in page.console_errors if "503" not in e] == []
+
+
+def test_scores_refresh_every_five_minutes(page: Page, site: Site) -> None:
+    page.clock.install()
+    sign_in(page, site.username, site.password)
+    page.wait_for_selector("#scores[aria-busy=false]")
+    with page.expect_response(api_path("/api/portfolio/analytics")):
+        page.clock.fast_forward("05:00")
+    expect(page.locator("#scores-updated")).to_contain_text("Updated")
+
+
+def test_keyboard_reaches_and_works_every_control(signed_in: Page) -> None:
+    page = signed_in
+    page.wait_for_selector("#history[data-points]")
+    named = page.evaluate(
+        """() => [...document.querySelectorAll(
+                'main input, main select, main button, dialog input, dialog button')]
+            .filter(e => !e.closest('[hidden]'))
+            .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                         && !e.textContent.trim())
+            .map(e => e.outerHTML)"""
+    )
+    assert named == [], "controls without a label"
+    page.locator("#history button[data-period='1W']").focus()
+    with page.expect_response(lambda r: "period=1W" in r.url):
+        page.keyboard.press("Enter")
+    page.keyboard.press("Tab")  # on to the next range, 1M
+    with page.expect_response(lambda r: "period=1M" in r.url):
+        page.keyboard.press("Space")
+    page.get_by_role("button", name="Add funds").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    assert page.console_errors == []
+
+
+def test_first_paint_and_screenshots(signed_in: Page) -> None:
+    """Measured, not asserted: when the live value and the holdings reached the screen, and
+    how much the layout shifted on the way (written to test-artifacts/browser/)."""
+    page = signed_in
+    page.add_init_script(
+        """window.__shift = 0;
+        new PerformanceObserver(list => { for (const e of list.getEntries())
+            if (!e.hadRecentInput) window.__shift += e.value; })
+          .observe({type: 'layout-shift', buffered: true});"""
+    )
+    samples = []
+    for _ in range(5):
+        page.goto("/")
+        page.wait_for_function(
+            "() => performance.getEntriesByName('clera:live-value').length"
+            " && performance.getEntriesByName('clera:holdings').length"
+        )
+        page.wait_for_selector("#history[data-points]")
+        samples.append(page.evaluate(
+            """() => ({
+                live_value_ms: performance.getEntriesByName('clera:live-value')[0].startTime,
+                holdings_ms: performance.getEntriesByName('clera:holdings')[0].startTime,
+                layout_shift: window.__shift,
+            })"""
+        ))  # fmt: skip
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    wait_live(page)
+    page.screenshot(path=str(SCREENSHOTS / "page-desktop.png"), full_page=True)
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.wait_for_function(  # the charts take the new width (Chart.js resizes on its own)
+        "() => Chart.getChart(document.getElementById('history-chart')).width < 375"
+    )
+    page.screenshot(path=str(SCREENSHOTS / "page-phone.png"), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, "the page scrolls sideways on a phone"
+    (SCREENSHOTS / "page-timings.json").write_text(json.dumps(samples, indent=2) + "\n")
+    assert all(s["live_value_ms"] > 0 and s["holdings_ms"] > 0 for s in samples)
+    # Skeletons hold each widget's place: below 0.1 is "good" cumulative layout shift.
+    assert max(s["layout_shift"] for s in samples) < 0.1, samples
+    assert page.console_errors == []
