@@ -512,3 +512,27 @@ def test_first_paint_and_screenshots(signed_in: Page) -> None:
     # Skeletons hold each widget's place: below 0.1 is "good" cumulative layout shift.
     assert max(s["layout_shift"] for s in samples) < 0.1, samples
     assert page.console_errors == []
+
+
+def test_every_demo_account_shape_renders_cleanly(browser, site: Site, raw) -> None:
+    """Empty, cash only, one stock, crypto, shorts, options...: each demo login's page fills
+    every widget without a failure message or a console error."""
+    for username, accounts in site.logins.items():
+        context = browser.new_context(base_url=site.origin, viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m, e=errors: m.type == "error" and e.append(m.text))
+        page.on("pageerror", lambda exc, e=errors: e.append(str(exc)))
+        try:
+            sign_in(page, username, site.password)
+            wait_live(page)
+            for card in ("live", "history", "scores", "allocation", "holdings", "transactions"):
+                expect(page.locator(f"#{card}")).to_have_attribute("aria-busy", "false")
+            expect(page.locator(".card-error:visible")).to_have_count(0)
+            held = raw(f"/trading/accounts/{accounts[0]}/positions")
+            expect(page.locator("#holdings-body tr[data-symbol]")).to_have_count(len(held))
+            if not held:
+                expect(page.locator("#holdings-body")).to_contain_text("No holdings yet")
+            assert errors == [], (username, errors)
+        finally:
+            context.close()

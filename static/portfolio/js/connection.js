@@ -102,10 +102,6 @@ export class LiveConnection {
           this.setState(this.state);
         }
         break;
-      case "error":
-        // Sent before a close, which says the rest; keep why for the badge.
-        this.lastError = message;
-        break;
       default:
         break;
     }
