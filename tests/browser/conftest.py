@@ -122,7 +122,7 @@ def sign_in(page: Page, username: str, password: str) -> Page:
     page.goto(LOGIN_PATH)
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(lambda url: LOGIN_PATH not in url)
     return page
 

@@ -71,24 +71,28 @@ def holdings_table(page: Page) -> list[dict[str, str]]:
 def test_signing_in_as_the_demo_user(page: Page, site: Site) -> None:
     answer = page.goto(LOGIN_PATH)
     assert answer is not None and answer.ok
-    listed = page.locator('section[aria-label="Demo logins"] code').all_inner_texts()
-    assert site.username in listed and any(name.startswith("demo-") for name in listed), listed
+    demo_logins = page.locator('section[aria-label="Demo logins"] button')
+    assert set(demo_logins.all_inner_texts()) == set(site.logins)
     expect(page.get_by_role("alert")).to_have_count(0)
 
     page.fill("#id_username", site.username)
     page.fill("#id_password", "not-the-password")
-    page.click("button[type=submit]")
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("didn't match")
     assert page.url.endswith(LOGIN_PATH)
-    assert page.console_errors == []
 
     page.fill("#id_username", site.username)
     page.fill("#id_password", site.password)
     with page.expect_navigation(url=lambda url: LOGIN_PATH not in url) as landed:
-        page.click("button[type=submit]")
+        page.get_by_role("button", name="Sign in", exact=True).click()
     answer = landed.value
     assert answer is not None and answer.ok, f"{answer and answer.status} at {page.url}"
     expect(page.get_by_role("heading", name="Total value")).to_be_visible()
+    wait_live(page)
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"**{LOGIN_PATH}")
+    demo_logins.get_by_text(site.username, exact=True).click()  # one click, no typing
     wait_live(page)
     assert page.console_errors == []
 
@@ -344,6 +348,7 @@ def test_add_funds_checks_the_amount_and_submits_once(page: Page, site: Site, ra
     expect(dialog).to_be_visible()
     amount = dialog.get_by_label("Amount (USD)")
     expect(amount).to_be_focused()
+    expect(page.locator("#add-funds-outcome")).to_be_hidden()
 
     for wrong, says in (("-5", "above $0"), ("12.345", "dollars and cents"),
                         ("50000.01", "most you can add")):  # fmt: skip
@@ -362,6 +367,7 @@ def test_add_funds_checks_the_amount_and_submits_once(page: Page, site: Site, ra
         )
     assert answer.value.status == 201
     expect(page.locator("#add-funds-outcome-text")).to_contain_text("$137.42 is on its way")
+    expect(page.locator("#add-funds-form")).to_be_hidden()
     assert len(posts) == 1 and posts[0]
     new = [t for t in raw(f"/accounts/{account}/transfers") if t["id"] not in before]
     assert [Decimal(t["amount"]) for t in new] == [Decimal("137.42")]
