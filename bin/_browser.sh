@@ -19,7 +19,7 @@ ensure_chromium() {
     as_root=(sudo "${as_root[@]}")
   fi
   echo "Installing Chromium for the browser tests (apt-get install chromium)" >&2
-  local install=(apt-get install -y -qq --no-install-recommends chromium)
+  local install=(apt-get install -y -qq chromium)  # with its fonts: screenshots show text
   if ! "${as_root[@]}" "${install[@]}" >/dev/null; then
     echo "Retrying after apt-get update" >&2
     if ! { "${as_root[@]}" apt-get update -qq >/dev/null \
