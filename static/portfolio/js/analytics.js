@@ -64,7 +64,7 @@ class Scores {
     const meter = document.getElementById(`${name}-meter`);
     meter.setAttribute("aria-valuenow", score === null ? "0" : score);
     meter.setAttribute("aria-valuetext", score === null ? "Not enough data" : `${score} of 10, ${label}`);
-    meter.querySelector(".gauge-marker").style.left = `${(value || 0) * 10}%`;
+    meter.style.setProperty("--score", String(value || 0));
   }
 }
 

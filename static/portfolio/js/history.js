@@ -20,6 +20,7 @@ export class HistoryChart {
     this.accountId = accountId;
     this.canvas = document.getElementById("history-chart");
     this.cover = document.getElementById("history-cover");
+    this.empty = document.getElementById("history-empty");
     this.allTime = document.getElementById("all-time");
     this.periodLabel = document.getElementById("period-label");
     this.periodChange = document.getElementById("period-change");
@@ -51,22 +52,25 @@ export class HistoryChart {
   }
 
   draw(history, period) {
-    const all = history.all_time_change;
+    const all = history.all_time_change || { amount: null, percent: null };
     setSigned(this.allTime, format.change(all.amount, all.percent), format.direction(all.amount));
     this.periodLabel.textContent = PERIOD_NAMES[period];
     const change = history.period_change;
     setSigned(this.periodChange, format.change(change.amount, change.percent), format.direction(change.amount));
 
-    const equity = history.equity;
-    const times = history.timestamps.map((t) => Date.parse(t));
-    const rising = equity.length < 2 || compareDecimal(equity[equity.length - 1], equity[0]) >= 0;
+    // Alpaca leaves a point's equity null where it has no value (before the first deposit).
+    const known = history.equity
+      .map((value, index) => ({ value, time: Date.parse(history.timestamps[index]) }))
+      .filter((point) => point.value !== null);
+    const rising = known.length < 2 || compareDecimal(known.at(-1).value, known[0].value) >= 0;
     const colour = rising ? GREEN : RED;
     this.card.element.dataset.trend = rising ? "up" : "down";
     this.card.element.dataset.period = period;
-    this.card.element.dataset.points = String(equity.length);
+    this.card.element.dataset.points = String(known.length);
+    this.empty.hidden = known.length > 0;
 
     const Chart = chartLibrary();
-    const points = equity.map((value, index) => ({ x: times[index], y: Number(value) }));
+    const points = known.map((point) => ({ x: point.time, y: Number(point.value) }));  // positions only
     const dataset = {
       label: "Account value",
       data: points,
@@ -87,15 +91,15 @@ export class HistoryChart {
         tooltip: {
           callbacks: {
             title: (items) => format.tooltipTime(period, items[0].parsed.x),
-            label: (item) => format.money(equity[item.dataIndex]),
+            label: (item) => format.money(known[item.dataIndex].value),
           },
         },
       },
       scales: {
         x: {
           type: "linear",
-          min: times[0],
-          max: times[times.length - 1],
+          min: known.length ? known[0].time : undefined,
+          max: known.length ? known.at(-1).time : undefined,
           grid: { display: false },
           ticks: {
             color: "#9aa3b2",

@@ -16,6 +16,7 @@ export class LiveValue {
     this.total = document.getElementById("total-value");
     this.today = document.getElementById("today-return");
     this.note = document.getElementById("live-note");
+    this.asOf = document.getElementById("live-as-of");
     this.badge = document.getElementById("live-status");
     this.badgeText = document.getElementById("live-status-text");
     this.latency = document.getElementById("live-latency");
@@ -36,6 +37,8 @@ export class LiveValue {
       format.direction(valuation.today_return),
     );
     this.total.dataset.value = valuation.total_value;
+    this.asOf.textContent = `As of ${format.clock(valuation.as_of)}.`;
+    document.title = `${format.money(valuation.total_value)} · Clera`;
     this.card.busy(false);
     if (!this.firstShown) {
       this.firstShown = true;

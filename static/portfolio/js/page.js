@@ -44,6 +44,10 @@ new AddFunds({
   maxAmount: config.funds_max,
 });
 
+// Choosing another account shows it at once (the form's button serves without script).
+const accountSelect = document.getElementById("account-select");
+if (accountSelect) accountSelect.addEventListener("change", () => accountSelect.form.submit());
+
 // The socket's snapshot usually wins, but one summary read in parallel puts the value on
 // screen even when the socket is slow or blocked.
 getJSON(config.api.summary, { account_id: accountId })
