@@ -16,7 +16,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from playwright.sync_api import Page, Response, WebSocketRoute, expect
+from playwright.sync_api import Page, Response, Route, WebSocketRoute, expect
 
 from tests.browser.conftest import SCREENSHOTS, sign_in
 from tests.browser.site import LOGIN_PATH, Site
@@ -376,6 +376,40 @@ def test_add_funds_checks_the_amount_and_submits_once(page: Page, site: Site, ra
     page.get_by_role("button", name="Done").click()
     expect(dialog).to_be_hidden()
     assert page.console_errors == []
+
+
+def test_a_deposit_whose_answer_was_lost_is_retried_without_paying_twice(
+    page: Page, site: Site, raw
+) -> None:
+    username = "demo-diversified"
+    account = site.logins[username][0]
+    sign_in(page, username, site.password)
+    keys: list[str] = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) == 1:
+            route.fetch()  # the server takes the deposit...
+            route.abort("connectionreset")  # ...and the browser never hears back
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/api/portfolio/funds"), lose_the_first_answer)
+    before = {t["id"] for t in raw(f"/accounts/{account}/transfers")}
+    page.get_by_role("button", name="Add funds").click()
+    amount = page.get_by_role("dialog").get_by_label("Amount (USD)")
+    amount.fill("58.21")
+    amount.press("Enter")
+    expect(page.get_by_role("dialog").get_by_role("alert")).to_contain_text("Trying again is safe")
+    with page.expect_response(lambda r: "/api/portfolio/funds" in r.url) as answer:
+        page.get_by_role("dialog").get_by_role("button", name="Add funds").click()
+    assert answer.value.headers.get("idempotent-replayed") == "true"
+    expect(page.locator("#add-funds-outcome-text")).to_contain_text("$58.21 is on its way")
+    assert len(keys) == 2 and keys[0] == keys[1]
+    new = [t for t in raw(f"/accounts/{account}/transfers") if t["id"] not in before]
+    assert [Decimal(t["amount"]) for t in new] == [Decimal("58.21")]
+    # The lost request's failure is the browser's own console line; nothing else.
+    assert [e for e in page.console_errors if "ERR_CONNECTION_RESET" not in e] == []
 
 
 def test_a_blocked_socket_falls_back_to_polling_and_resumes(signed_in: Page) -> None:

@@ -77,7 +77,11 @@ export class AddFunds {
       this.outcome.dataset.transferId = transfer.id;
       document.getElementById("add-funds-done").focus();
     } catch (error) {
-      this.message.textContent = `${error.message} Nothing was added twice; you can try again.`;
+      // Unsure whether it went through: say that retrying is safe (the same key is resent).
+      const unsure = error.status === 0 || error.status >= 500;
+      this.message.textContent = unsure
+        ? `${error.message} Trying again is safe: it can't add the money twice.`
+        : error.message;
     } finally {
       this.sending = false;
       this.submit.disabled = false;
