@@ -68,6 +68,18 @@ def holdings_table(page: Page) -> list[dict[str, str]]:
     )
 
 
+def tooltip(page: Page, canvas: str, x: float, y: float = 0.5) -> tuple[str, str]:
+    """Hover the chart at (x, y), as fractions of its canvas; the tooltip's title and first
+    line, as Chart.js drew them."""
+    box = page.locator(f"#{canvas}").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+    return page.evaluate(
+        """id => { const tip = Chart.getChart(document.getElementById(id)).tooltip;
+            return [(tip.title || [])[0] || '', tip.body[0].lines[0]]; }""",
+        canvas,
+    )
+
+
 def test_signing_in_as_the_demo_user(page: Page, site: Site) -> None:
     answer = page.goto(LOGIN_PATH)
     assert answer is not None and answer.ok
@@ -210,6 +222,8 @@ def test_each_range_button_fetches_and_redraws(signed_in: Page) -> None:
         assert drawn["points"] == len(equity)
         assert drawn["colour"] == ("#3ddc97" if rising else "#ff6b6b")
         assert all(label.startswith("$") for label in drawn["ticks"]), drawn["ticks"]
+        title, label = tooltip(page, "history-chart", 0.5)
+        assert title and re.fullmatch(r"\$[\d,]+\.\d\d", label), (title, label)
     assert page.console_errors == []
 
 
@@ -232,6 +246,9 @@ def test_the_allocation_pie_toggles(signed_in: Page) -> None:
             "() => Chart.getChart(document.getElementById('allocation-chart')).data.labels"
         )
         assert labels == names
+    # The biggest slice starts at 12 o'clock: just right of the top, inside the ring.
+    title, label = tooltip(page, "allocation-chart", 0.53, 0.1)
+    assert label == f"{names[0]}: {shares[0]} ({money(allocation['by_asset_class'][0]['value'])})"
     assert page.console_errors == []
 
 
@@ -450,6 +467,41 @@ def test_a_blocked_socket_falls_back_to_polling_and_resumes(signed_in: Page) -> 
     expect(badge).to_have_attribute("data-state", "live", timeout=wait_live_again)
     assert re.search(r"[?&]last_seq=\d+", opened[-1].url), opened[-1].url
     assert page.console_errors == []
+
+
+def test_offline_then_back_online(signed_in: Page) -> None:
+    page = signed_in
+    wait_live(page)
+    badge = page.locator("#live-status")
+    page.context.set_offline(True)
+    expect(badge).to_have_attribute("data-state", "offline")
+    expect(page.locator("#live-note")).to_contain_text("Can't reach Clera")
+    page.context.set_offline(False)
+    wait_live(page)
+    first = page.locator("#total-value").get_attribute("data-value")
+    page.wait_for_function(
+        "first => document.querySelector('#total-value').dataset.value !== first",
+        arg=first,
+        timeout=LIVE_TIMEOUT,
+    )
+
+
+def test_a_session_that_ended_stops_the_live_feed_and_offers_sign_in(signed_in: Page) -> None:
+    page = signed_in
+    opened: list[WebSocketRoute] = []
+
+    def route(socket: WebSocketRoute) -> None:
+        opened.append(socket)
+        socket.connect_to_server()
+
+    page.route_web_socket(re.compile(r"/ws/portfolio/"), route)
+    page.goto("/")
+    wait_live(page)
+    page.context.clear_cookies()  # signed out elsewhere, or the session expired
+    opened[-1].close(code=1001, reason="the server restarts")
+    badge = page.locator("#live-status")
+    expect(badge).to_have_attribute("data-state", "offline", timeout=LIVE_TIMEOUT)
+    expect(page.get_by_role("link", name="Sign in again")).to_be_visible()
 
 
 def test_a_failing_widget_says_so_and_the_rest_carry_on(signed_in: Page) -> None:

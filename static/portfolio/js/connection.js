@@ -150,9 +150,14 @@ export class LiveConnection {
     this.reconnectTimer = setTimeout(() => this.open(), delay);
   }
 
+  /** Back online: the socket may have survived (then it is live again), else open one now. */
   reconnectNow() {
-    if (this.socket || this.refused === "signed_out" || this.refused === "forbidden") return;
-    this.open();
+    if (this.refused === "signed_out" || this.refused === "forbidden") return;
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.setState("live");
+      return;
+    }
+    if (!this.socket) this.open();
   }
 
   startPolling() {
