@@ -43,16 +43,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytes
     return report
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def site(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Site]:
     """The whole stack (daphne, Celery worker, both consumers, calculator) over the test
-    sandbox and Redis, with its own database, once it serves and has collected symbols.
+    sandbox and Redis, with its own database, once it serves and has collected symbols. One
+    for all the browser test modules (they run one after another): it takes seconds to start.
 
     Yields a :class:`~tests.browser.site.Site`: ``origin`` ("http://127.0.0.1:PORT"),
-    ``username``/``password`` ("demo"/"demo") and ``accounts`` (demo's account ids, in
-    database order). Logs in test-artifacts/site/.
+    ``username``/``password`` ("demo"/"demo"), ``accounts`` (demo's account ids, in
+    database order) and ``logins`` (every seeded login's). Logs in test-artifacts/site/.
     """
     with running_site(tmp_path_factory.mktemp("site"), settings.REDIS_URL, request.node.name) as up:
         yield up

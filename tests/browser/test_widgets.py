@@ -1,112 +1,30 @@
-"""Sign-in and the portfolio page in real Chromium over the whole stack (one site for the module:
-it takes seconds to start): every widget shows the sandbox's data, the live value moves with the
-sandbox, the controls work by mouse and keyboard, a blocked socket falls back to polling and
-comes back, and nothing logs an error.
-
-Timings and screenshots go to test-artifacts/browser/ (see test_first_paint_and_screenshots).
-"""
+"""Every widget of the portfolio page in real Chromium over the whole stack: the sandbox's data,
+ranges, pie, what-if formula, sorting, "Load more", add funds once, a failing part, the 5-minute
+refresh, the keyboard, and first paint (timings and screenshots in test-artifacts/browser/)."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from contextlib import ExitStack
 from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from playwright.sync_api import Page, Response, Route, WebSocketRoute, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import SCREENSHOTS, sign_in
-from tests.browser.site import LOGIN_PATH, Site
+from tests.browser.pages import (
+    api_path,
+    decimal_of,
+    holdings_table,
+    money,
+    open_page,
+    tooltip,
+    wait_live,
+)
+from tests.browser.site import Site
 
-LIVE_TIMEOUT = 20_000  # ms: the sandbox moves a demo holding's price every second or so
 PERIODS = ("1D", "1W", "1M", "6M", "1Y", "MAX")
-
-
-def money(value: Decimal | str) -> str:
-    """How the page writes an amount: "$1,234.56", "-$5.00"."""
-    amount = Decimal(value)
-    return f"{'-' if amount < 0 else ''}${abs(amount):,.2f}"
-
-
-def decimal_of(text: str) -> Decimal:
-    """The number in a cell ("+$2,163.84", "-8.51 %", "46") as a Decimal."""
-    return Decimal(re.sub(r"[^0-9.\-]", "", text.replace("+", "")))
-
-
-def api_path(path: str) -> Callable[[Response], bool]:
-    return lambda response: response.url.split("?")[0].endswith(path) and response.ok
-
-
-def open_page(page: Page) -> dict[str, dict]:
-    """Navigate to the page and return the JSON the widgets loaded, by endpoint."""
-    page.goto("about:blank")  # so no answer to an earlier load of the page is caught below
-    names = ("summary", "positions", "analytics", "history", "orders")
-    with ExitStack() as waiting:
-        answers = {
-            name: waiting.enter_context(page.expect_response(api_path(f"/api/portfolio/{name}")))
-            for name in names
-        }
-        page.goto("/")
-    return {name: answer.value.json() for name, answer in answers.items()}
-
-
-def wait_live(page: Page) -> None:
-    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=10_000)
-
-
-def holdings_table(page: Page) -> list[dict[str, str]]:
-    """The holdings rows as shown, read in one go (live updates may reorder between reads)."""
-    return page.evaluate(
-        """() => [...document.querySelectorAll('#holdings-body tr[data-symbol]')].map(tr => {
-            const cells = Object.fromEntries(
-                [...tr.children].map(td => [td.dataset.key, td.textContent]));
-            return {symbol: tr.dataset.symbol, ...cells};
-        })"""
-    )
-
-
-def tooltip(page: Page, canvas: str, x: float, y: float = 0.5) -> tuple[str, str]:
-    """Hover the chart at (x, y), as fractions of its canvas; the tooltip's title and first
-    line, as Chart.js drew them."""
-    box = page.locator(f"#{canvas}").bounding_box()
-    page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
-    return page.evaluate(
-        """id => { const tip = Chart.getChart(document.getElementById(id)).tooltip;
-            return [(tip.title || [])[0] || '', tip.body[0].lines[0]]; }""",
-        canvas,
-    )
-
-
-def test_signing_in_as_the_demo_user(page: Page, site: Site) -> None:
-    answer = page.goto(LOGIN_PATH)
-    assert answer is not None and answer.ok
-    demo_logins = page.locator('section[aria-label="Demo logins"] button')
-    assert set(demo_logins.all_inner_texts()) == set(site.logins)
-    expect(page.get_by_role("alert")).to_have_count(0)
-
-    page.fill("#id_username", site.username)
-    page.fill("#id_password", "not-the-password")
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.get_by_role("alert")).to_contain_text("didn't match")
-    assert page.url.endswith(LOGIN_PATH)
-
-    page.fill("#id_username", site.username)
-    page.fill("#id_password", site.password)
-    with page.expect_navigation(url=lambda url: LOGIN_PATH not in url) as landed:
-        page.get_by_role("button", name="Sign in", exact=True).click()
-    answer = landed.value
-    assert answer is not None and answer.ok, f"{answer and answer.status} at {page.url}"
-    expect(page.get_by_role("heading", name="Total value")).to_be_visible()
-    wait_live(page)
-
-    page.get_by_role("button", name="Sign out").click()
-    page.wait_for_url(f"**{LOGIN_PATH}")
-    demo_logins.get_by_text(site.username, exact=True).click()  # one click, no typing
-    wait_live(page)
-    assert page.console_errors == []
 
 
 def test_every_widget_shows_the_accounts_data(signed_in: Page, site: Site, raw) -> None:
@@ -173,23 +91,6 @@ def test_every_widget_shows_the_accounts_data(signed_in: Page, site: Site, raw) 
     # What if: starts from the account's value.
     initial = page.locator("#what-if-initial").input_value()
     assert Decimal(initial) > 0
-    assert page.console_errors == []
-
-
-def test_the_live_value_and_prices_move_with_the_sandbox(signed_in: Page) -> None:
-    page = signed_in
-    wait_live(page)
-    total = page.locator("#total-value")
-    first = total.get_attribute("data-value")
-    page.wait_for_function(
-        "first => document.querySelector('#total-value').dataset.value !== first",
-        arg=first,
-        timeout=LIVE_TIMEOUT,
-    )
-    # A holding's price moved in place, and its cell flashed.
-    page.wait_for_selector("#holdings-body tr[data-moves]", timeout=LIVE_TIMEOUT)
-    page.wait_for_selector("#holdings-body td.flash-up, #holdings-body td.flash-down")
-    expect(total).to_have_text(money(total.get_attribute("data-value")))
     assert page.console_errors == []
 
 
@@ -357,9 +258,11 @@ def test_add_funds_checks_the_amount_and_submits_once(page: Page, site: Site, ra
     posts: list[str] = []
     page.on(
         "request",
-        lambda r: posts.append(r.headers.get("idempotency-key", ""))
-        if r.method == "POST" and "/api/portfolio/funds" in r.url
-        else None,
+        lambda r: (
+            posts.append(r.headers.get("idempotency-key", ""))
+            if r.method == "POST" and "/api/portfolio/funds" in r.url
+            else None
+        ),
     )
     page.get_by_role("button", name="Add funds").click()
     dialog = page.get_by_role("dialog")
@@ -427,81 +330,6 @@ def test_a_deposit_whose_answer_was_lost_is_retried_without_paying_twice(
     assert [Decimal(t["amount"]) for t in new] == [Decimal("58.21")]
     # The lost request's failure is the browser's own console line; nothing else.
     assert [e for e in page.console_errors if "ERR_CONNECTION_RESET" not in e] == []
-
-
-def test_a_blocked_socket_falls_back_to_polling_and_resumes(signed_in: Page) -> None:
-    page = signed_in
-    blocked = False
-    opened: list[WebSocketRoute] = []
-
-    def route(socket: WebSocketRoute) -> None:
-        opened.append(socket)
-        if blocked:
-            socket.close(code=1013, reason="blocked by the test")
-        else:
-            socket.connect_to_server()
-
-    page.route_web_socket(re.compile(r"/ws/portfolio/"), route)
-    page.goto("/")
-    wait_live(page)
-
-    blocked = True
-    opened[-1].close(code=1001, reason="the test drops the socket")
-    badge = page.locator("#live-status")
-    expect(badge).to_have_attribute("data-state", "reconnecting")
-    expect(page.locator("#live-note")).to_contain_text("refreshing every 5 s")
-    total = page.locator("#total-value")
-    seen = {total.get_attribute("data-value")}
-    for polls in range(1, 5):  # every 5 s; two at least, until one has moved the value
-        with page.expect_response(api_path("/api/portfolio/summary"), timeout=LIVE_TIMEOUT):
-            pass
-        seen.add(total.get_attribute("data-value"))
-        if polls >= 2 and len(seen) > 1:
-            break
-    assert len(seen) > 1, "polling the summary did not move the value"
-    expect(badge).to_have_attribute("data-state", "reconnecting")
-    assert len(opened) >= 2  # it kept trying the socket meanwhile (first retry within 1 s)
-
-    blocked = False
-    wait_live_again = 40_000  # the backoff has grown while blocked (at most 15 s by now)
-    expect(badge).to_have_attribute("data-state", "live", timeout=wait_live_again)
-    assert re.search(r"[?&]last_seq=\d+", opened[-1].url), opened[-1].url
-    assert page.console_errors == []
-
-
-def test_offline_then_back_online(signed_in: Page) -> None:
-    page = signed_in
-    wait_live(page)
-    badge = page.locator("#live-status")
-    page.context.set_offline(True)
-    expect(badge).to_have_attribute("data-state", "offline")
-    expect(page.locator("#live-note")).to_contain_text("Can't reach Clera")
-    page.context.set_offline(False)
-    wait_live(page)
-    first = page.locator("#total-value").get_attribute("data-value")
-    page.wait_for_function(
-        "first => document.querySelector('#total-value').dataset.value !== first",
-        arg=first,
-        timeout=LIVE_TIMEOUT,
-    )
-
-
-def test_a_session_that_ended_stops_the_live_feed_and_offers_sign_in(signed_in: Page) -> None:
-    page = signed_in
-    opened: list[WebSocketRoute] = []
-
-    def route(socket: WebSocketRoute) -> None:
-        opened.append(socket)
-        socket.connect_to_server()
-
-    page.route_web_socket(re.compile(r"/ws/portfolio/"), route)
-    page.goto("/")
-    wait_live(page)
-    page.context.clear_cookies()  # signed out elsewhere, or the session expired
-    opened[-1].close(code=1001, reason="the server restarts")
-    badge = page.locator("#live-status")
-    expect(badge).to_have_attribute("data-state", "offline", timeout=LIVE_TIMEOUT)
-    expect(page.get_by_role("link", name="Sign in again")).to_be_visible()
 
 
 def test_a_failing_widget_says_so_and_the_rest_carry_on(signed_in: Page) -> None:
@@ -605,29 +433,3 @@ def test_first_paint_and_screenshots(signed_in: Page) -> None:
     # Skeletons hold each widget's place: below 0.1 is "good" cumulative layout shift.
     assert max(s["layout_shift"] for s in samples) < 0.1, samples
     assert page.console_errors == []
-
-
-def test_every_demo_account_shape_renders_cleanly(browser, site: Site, raw) -> None:
-    """Empty, cash only, one stock, crypto, shorts, options...: each demo login's page fills
-    every widget without a failure message or a console error."""
-    for username, accounts in site.logins.items():
-        context = browser.new_context(base_url=site.origin, viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m, e=errors: m.type == "error" and e.append(m.text))
-        page.on("pageerror", lambda exc, e=errors: e.append(str(exc)))
-        try:
-            sign_in(page, username, site.password)
-            wait_live(page)
-            for card in ("live", "history", "scores", "allocation", "holdings", "transactions"):
-                expect(page.locator(f"#{card}")).to_have_attribute("aria-busy", "false")
-            expect(page.locator(".card-error:visible")).to_have_count(0)
-            held = raw(f"/trading/accounts/{accounts[0]}/positions")
-            expect(page.locator("#holdings-body tr[data-symbol]")).to_have_count(len(held))
-            if not held:
-                expect(page.locator("#holdings-body")).to_contain_text("No holdings yet")
-            empty_range = page.locator("#history").get_attribute("data-points") == "0"
-            expect(page.locator("#history-empty")).to_be_visible(visible=empty_range)
-            assert errors == [], (username, errors)
-        finally:
-            context.close()
