@@ -5,10 +5,17 @@ that ended stops the feed and offers to sign in again."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
+import pytest
+import requests
+from django.conf import settings
 from playwright.sync_api import Page, WebSocketRoute, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from tests.browser.conftest import sign_in
 from tests.browser.pages import LIVE_TIMEOUT, api_path, money, wait_live
+from tests.browser.site import Site
 
 
 def test_the_live_value_and_prices_move_with_the_sandbox(signed_in: Page) -> None:
@@ -65,6 +72,13 @@ def test_a_blocked_socket_falls_back_to_polling_and_resumes(signed_in: Page) -> 
     wait_live_again = 40_000  # the backoff has grown while blocked (at most 15 s by now)
     expect(badge).to_have_attribute("data-state", "live", timeout=wait_live_again)
     assert re.search(r"[?&]last_seq=\d+", opened[-1].url), opened[-1].url
+    # Resumed, not just reopened: heartbeats again (the latency shows) and polling has stopped.
+    expect(page.locator("#live-latency")).to_have_text(re.compile(r"\d+ ms"))
+    with (  # a poll would be due within 5 s
+        pytest.raises(PlaywrightTimeout),
+        page.expect_request(lambda r: "/api/portfolio/summary" in r.url, timeout=6_000),
+    ):
+        pass
     assert page.console_errors == []
 
 
@@ -101,3 +115,32 @@ def test_a_session_that_ended_stops_the_live_feed_and_offers_sign_in(signed_in: 
     badge = page.locator("#live-status")
     expect(badge).to_have_attribute("data-state", "offline", timeout=LIVE_TIMEOUT)
     expect(page.get_by_role("link", name="Sign in again")).to_be_visible()
+
+
+def test_an_order_appears_in_transactions_as_it_happens(
+    page: Page, site: Site, raw, sandbox_url: str
+) -> None:
+    # Another login's account: an order is a write, and demo's accounts are read elsewhere.
+    username = "demo-diversified"
+    account = site.logins[username][0]
+    sign_in(page, username, site.password)
+    wait_live(page)
+    page.wait_for_selector("#transactions[aria-busy=false]")
+    held = next(p for p in raw(f"/trading/accounts/{account}/positions")
+                if p["asset_class"] == "us_equity")  # fmt: skip
+    placed = requests.post(
+        f"{sandbox_url}/v1/trading/accounts/{account}/orders",
+        json={"symbol": held["symbol"], "qty": "1", "side": "buy", "type": "market",
+              "time_in_force": "day"},
+        auth=(settings.SANDBOX_API_KEY, settings.SANDBOX_SECRET_KEY),
+        timeout=10,
+    )  # fmt: skip
+    placed.raise_for_status()
+    order = placed.json()
+    first = page.locator("#transactions-body tr").first
+    expect(first).to_have_attribute("data-order-id", order["id"], timeout=LIVE_TIMEOUT)
+    expect(first).to_have_attribute("data-status", "filled", timeout=LIVE_TIMEOUT)
+    filled = raw(f"/trading/accounts/{account}/orders/{order['id']}")
+    expect(first).to_contain_text(money(Decimal(filled["filled_avg_price"])))
+    assert page.locator(f'#transactions-body tr[data-order-id="{order["id"]}"]').count() == 1
+    assert page.console_errors == []

@@ -25,10 +25,12 @@ export class LiveConnection {
    * @param {number} options.pollMs
    * @param {(data: object, source: string) => void} options.onData  valuations, newest last
    * @param {(state: string, detail: object) => void} options.onState
+   * @param {(events: object[]) => void} options.onOrders  order events (the API's order JSON)
    */
-  constructor({ socketPath, summaryPath, accountId, pollMs, onData, onState }) {
-    Object.assign(this, { socketPath, summaryPath, accountId, pollMs, onData, onState });
+  constructor({ socketPath, summaryPath, accountId, pollMs, onData, onState, onOrders }) {
+    Object.assign(this, { socketPath, summaryPath, accountId, pollMs, onData, onState, onOrders });
     this.socket = null;
+    this.socketLive = false;
     this.lastSeq = null;
     this.attempts = 0;
     this.state = "connecting";
@@ -78,19 +80,22 @@ export class LiveConnection {
       return;
     }
     switch (message.type) {
-      case "snapshot":
+      case "snapshot":                 // a fresh valuation: always taken, its seq restarts ours
         this.lastSeq = message.seq;
-        this.attempts = 0;
-        this.stopPolling();
-        this.setState("live");
-        this.startHeartbeats();
+        this.established();
         this.onData(message.data, "socket");
         break;
-      case "update":
+      case "update":                   // also what a resume replays first
+        this.established();
         if (this.lastSeq !== null && message.seq <= this.lastSeq) return;
         this.lastSeq = message.seq;
-        if (this.state !== "live") this.setState("live");
         this.onData(message.data, "socket");
+        break;
+      case "system":                   // "resumed after update N" carries a seq
+        if (typeof message.seq === "number") this.established();
+        break;
+      case "orders":
+        this.onOrders(message.events);
         break;
       case "ping":
         this.send({ type: "pong" });
@@ -105,6 +110,18 @@ export class LiveConnection {
       default:
         break;
     }
+  }
+
+  /** The server accepted this socket (a snapshot, or a resume): live again, polling stops,
+   * heartbeats start and order events are asked for. Once per socket. */
+  established() {
+    if (this.socketLive) return;
+    this.socketLive = true;
+    this.attempts = 0;
+    this.stopPolling();
+    this.setState("live");
+    this.startHeartbeats();
+    this.send({ type: "subscribe", channels: ["orders"] });
   }
 
   send(message) {
@@ -126,6 +143,7 @@ export class LiveConnection {
   dropped(code) {
     clearInterval(this.heartbeatTimer);
     this.socket = null;
+    this.socketLive = false;
     this.latencyMs = null;
     if (code === SIGNED_OUT || code === FORBIDDEN) {
       this.refused = code === SIGNED_OUT ? "signed_out" : "forbidden";

@@ -36,6 +36,7 @@ const connection = new LiveConnection({
   pollMs: config.poll_ms,
   onData: valued,
   onState: (state, detail) => live.state(state, detail),
+  onOrders: (events) => transactions.orderEvents(events),
 });
 
 new AddFunds({

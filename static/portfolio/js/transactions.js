@@ -6,6 +6,8 @@ import { Card, el } from "./card.js";
 import * as format from "./format.js";
 
 const PAGE_SIZE = 15;
+// Alpaca's "closed" orders (the API's status=closed); every other status is open.
+const CLOSED = new Set(["filled", "canceled", "expired", "rejected", "replaced", "done_for_day"]);
 
 export class Transactions {
   constructor({ path, accountId }) {
@@ -30,6 +32,22 @@ export class Transactions {
 
   loadMore() {
     return this.fetch(false);
+  }
+
+  /** Order events from the socket: a shown order changes in place; a new one that passes
+   * the filter goes on top. */
+  orderEvents(events) {
+    if (this.card.element.getAttribute("aria-busy") === "true") return;   // a page is on its way
+    for (const { order } of events) {
+      const fresh = row(order);
+      const shown = this.body.querySelector(`tr[data-order-id="${CSS.escape(order.id)}"]`);
+      const filter = this.status.value;
+      const wanted = filter === "all" || (filter === "closed") === CLOSED.has(order.status);
+      if (shown && wanted) shown.replaceWith(fresh);
+      else if (shown) shown.remove();
+      else if (wanted) this.body.prepend(fresh);
+    }
+    this.empty.hidden = this.body.children.length > 0;
   }
 
   async fetch(fresh) {
