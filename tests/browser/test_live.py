@@ -144,3 +144,33 @@ def test_an_order_appears_in_transactions_as_it_happens(
     expect(first).to_contain_text(money(Decimal(filled["filled_avg_price"])))
     assert page.locator(f'#transactions-body tr[data-order-id="{order["id"]}"]').count() == 1
     assert page.console_errors == []
+
+
+def test_a_socket_that_stops_answering_is_replaced(signed_in: Page) -> None:
+    """A half-open connection (the server's side gone without a close) never closes by itself:
+    a heartbeat left unanswered for an interval gives it up, and a new socket takes over."""
+    page = signed_in
+    page.clock.install()
+    hung = False
+    opened: list[WebSocketRoute] = []
+
+    def route(socket: WebSocketRoute) -> None:
+        opened.append(socket)
+        server = socket.connect_to_server()
+        # While hung, nothing the server says reaches the page.
+        server.on_message(lambda message: None if hung else socket.send(message))
+
+    page.route_web_socket(re.compile(r"/ws/portfolio/"), route)
+    page.goto("/")
+    wait_live(page)
+    expect(page.locator("#live-latency")).to_have_text(re.compile(r"\d+ ms"))
+    hung = True
+    badge = page.locator("#live-status")
+    page.clock.fast_forward("00:16")  # a heartbeat goes out, and is not answered
+    expect(badge).to_have_attribute("data-state", "live")
+    page.clock.fast_forward("00:16")  # the next finds it unanswered
+    expect(badge).to_have_attribute("data-state", "reconnecting")
+    hung = False
+    page.clock.fast_forward("00:02")  # the first retry is due within 1 s
+    wait_live(page)
+    assert len(opened) == 2

@@ -10,7 +10,7 @@
 
 import { ApiError, getJSON } from "./api.js";
 
-const HEARTBEAT_MS = 15000;          // client heartbeats: keep-alive and latency probe
+const HEARTBEAT_MS = 15000;          // client heartbeats: keep-alive, latency, dead-link probe
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 const SIGNED_OUT = 4401;
 const FORBIDDEN = 4403;
@@ -133,6 +133,10 @@ export class LiveConnection {
   startHeartbeats() {
     clearInterval(this.heartbeatTimer);
     const beat = () => {
+      if (this.heartbeatSentAt !== null) {
+        this.abandon();                  // the last heartbeat went unanswered: a dead link
+        return;
+      }
       this.heartbeatSentAt = performance.now();
       this.send({ type: "heartbeat", timestamp: Date.now() });
     };
@@ -140,8 +144,17 @@ export class LiveConnection {
     this.heartbeatTimer = setInterval(beat, HEARTBEAT_MS);
   }
 
+  /** Give up on a socket that stopped answering (a half-open connection never closes by
+   * itself): reconnect now; its close, whenever it comes, is ignored. */
+  abandon() {
+    const socket = this.socket;
+    this.dropped(1006);
+    if (socket) socket.close(4000, "no answer to heartbeats");
+  }
+
   dropped(code) {
     clearInterval(this.heartbeatTimer);
+    this.heartbeatSentAt = null;
     this.socket = null;
     this.socketLive = false;
     this.latencyMs = null;
@@ -171,7 +184,7 @@ export class LiveConnection {
   /** Back online: the socket may have survived (then it is live again), else open one now. */
   reconnectNow() {
     if (this.refused === "signed_out" || this.refused === "forbidden") return;
-    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+    if (this.socketLive) {
       this.setState("live");
       return;
     }
