@@ -307,7 +307,8 @@ def test_sandbox_twr_agrees_with_equity_and_cash_flows(accounts: dict[str, list[
         if recent.equity and recent.equity[0] > 0 and not recent.cashflow:
             checked_plain += 1
             alpaca = recent.profit_loss_pct[-1] * 100
-            assert summarize_history(recent, week)["time_weighted_return"] == (
-                f"{alpaca.quantize(Decimal('0.01'))}"
-            )
+            ours = Decimal(summarize_history(recent, week)["time_weighted_return"])
+            # Two roundings at the same place (Alpaca's ratio to 4 decimals, our chained
+            # return to 2 in percent) may split a value sitting on a half: one unit apart.
+            assert abs(ours - alpaca) <= Decimal("0.01"), (ours, alpaca)
     assert checked_flows >= 3 and checked_plain >= 3
