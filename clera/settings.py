@@ -89,7 +89,9 @@ STATICFILES_DIRS = [
 # collectstatic step is needed to run.
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-WHITENOISE_AUTOREFRESH = DEBUG
+# Re-read static files on every request: for editing the page under a running `bin/run`
+# (otherwise a file whose size changed is served with its old length and the browser hangs).
+WHITENOISE_AUTOREFRESH = env.bool("STATIC_AUTOREFRESH", default=DEBUG)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
