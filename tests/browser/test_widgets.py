@@ -338,11 +338,15 @@ def test_a_failing_widget_says_so_and_the_rest_carry_on(signed_in: Page) -> None
                                     "details": {}}})  # fmt: skip
     page.route(
         re.compile(r"/api/portfolio/history"),
-        lambda route: route.fulfill(status=503, body=failing, content_type="application/json"),
+        lambda route: route.fulfill(
+            status=503, body=failing, content_type="application/json", headers={"Retry-After": "7"}
+        ),
     )
     page.goto("/")
     problem = page.locator("#history .card-error")
-    expect(problem).to_contain_text("Couldn't load your performance: Alpaca is down.")
+    expect(problem).to_contain_text(
+        "Couldn't load your performance: Alpaca is down. Try again in 7 s."
+    )
     page.wait_for_selector("#holdings-body tr[data-symbol]")
     expect(page.locator("#risk-score")).not_to_have_text("–")
     wait_live(page)

@@ -5,11 +5,10 @@
 const TIMEOUT_MS = 15000;
 
 export class ApiError extends Error {
-  constructor(message, { status = 0, code = "network", retryAfter = null } = {}) {
+  constructor(message, { status = 0, code = "network" } = {}) {
     super(message);
     this.status = status;
     this.code = code;
-    this.retryAfter = retryAfter;
   }
 
   /** The session is gone: signing in again is the only fix. */
@@ -46,14 +45,11 @@ async function request(url, { headers = {}, ...options }) {
   }
   if (!response.ok) {
     const error = body && body.error;
-    throw new ApiError(
-      error && error.message ? error.message : `Clera answered ${response.status}; try again shortly.`,
-      {
-        status: response.status,
-        code: error ? error.code : "http_error",
-        retryAfter: response.headers.get("Retry-After"),
-      },
-    );
+    let message = error && error.message
+      ? error.message : `Clera answered ${response.status}; try again shortly.`;
+    const wait = Number(response.headers.get("Retry-After"));   // 429 and 503 say when
+    if (wait > 0) message += ` Try again in ${Math.ceil(wait)} s.`;
+    throw new ApiError(message, { status: response.status, code: error ? error.code : "http_error" });
   }
   if (body === null) throw new ApiError("Clera sent an answer this page can't read.");
   return body;

@@ -11,7 +11,6 @@
 
 import { centsToString, divideHalfEven } from "./decimal.js";
 
-export const STRATEGIES = { 4: "Conservative", 7: "Moderate", 10: "Aggressive" };
 export const PERIODS_PER_YEAR = { monthly: 12, yearly: 1 };
 
 /** Future value in cents after `years` whole years. */
