@@ -46,7 +46,8 @@ import redis
 import redis.asyncio
 from django.conf import settings
 
-from .store import async_redis_client, moment_text, parse_decimal, parse_moment, redis_client
+from . import moments
+from .store import async_redis_client, parse_decimal, redis_client
 
 PRICE_PREFIX = "clera:price:"
 CHANGES_STREAM = "clera:changes"
@@ -160,7 +161,7 @@ def quote_fields(
         "bid_size": number_text(bid_size),
         "ask": number_text(ask),
         "ask_size": number_text(ask_size),
-        "quote_at": moment_text(at),
+        "quote_at": moments.stored(at),
     }
 
 
@@ -169,7 +170,7 @@ def trade_fields(price: float | Decimal, size: float | Decimal, at: datetime) ->
     return {
         "trade_price": number_text(price),
         "trade_size": number_text(size),
-        "trade_at": moment_text(at),
+        "trade_at": moments.stored(at),
     }
 
 
@@ -198,12 +199,12 @@ def _parse(symbol: str, raw: Mapping[bytes, bytes]) -> CachedPrice | None:
         symbol=symbol,
         trade_price=parse_decimal(raw.get(b"trade_price")),
         trade_size=parse_decimal(raw.get(b"trade_size")),
-        trade_at=parse_moment(raw.get(b"trade_at")),
+        trade_at=moments.parse_stored(raw.get(b"trade_at")),
         bid=parse_decimal(raw.get(b"bid")),
         bid_size=parse_decimal(raw.get(b"bid_size")),
         ask=parse_decimal(raw.get(b"ask")),
         ask_size=parse_decimal(raw.get(b"ask_size")),
-        quote_at=parse_moment(raw.get(b"quote_at")),
+        quote_at=moments.parse_stored(raw.get(b"quote_at")),
         prev_close=parse_decimal(raw.get(b"prev_close")),
         volume=parse_decimal(raw.get(b"volume")),
         volume_day=day.decode() if day else None,

@@ -60,8 +60,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import LockNotOwnedError
 
+from . import moments
 from .price_cache import PriceCache, quote_fields, trade_fields
-from .store import moment_text, new_york_day, redis_client
+from .store import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class QuoteBatcher:
                     for s, q in quotes.items()
                 },
                 {s: trade_fields(t.price, t.size, t.timestamp) for s, t in trades.items()},
-                {s: (new_york_day(trades[s].timestamp), v) for s, v in volumes.items()},
+                {s: (moments.new_york_day(trades[s].timestamp), v) for s, v in volumes.items()},
             )
         except redis.RedisError:
             self._put_back(quotes, trades, volumes)
@@ -501,8 +502,8 @@ class QuoteConsumer:
         last = self.batcher.last_message_at
         fields = {
             "leader": self._identity,
-            "updated_at": moment_text(datetime.now(UTC)),
-            "last_message_at": moment_text(datetime.fromtimestamp(last, UTC)) if last else "",
+            "updated_at": moments.stored(datetime.now(UTC)),
+            "last_message_at": moments.stored(datetime.fromtimestamp(last, UTC)) if last else "",
             "messages_per_second": f"{rate:.1f}",
             "messages_total": messages,
             "feeds": ",".join(f.name for f in self.feeds.values() if f.connected),

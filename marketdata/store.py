@@ -5,14 +5,12 @@ event cursors (:mod:`marketdata.events`) and the quote consumer's status all liv
 at ``REDIS_URL`` and write values the same way, so any of them can be read by any process:
 
 * amounts and quantities: plain decimal strings (``"187.2"``, ``"-3"``), parsed to ``Decimal``;
-* moments: fixed-width UTC ISO 8601 with microseconds, ``"2026-11-20T15:00:00.123456Z"``.
-  Fixed width makes them compare correctly as strings, which the book's Lua scripts rely on.
+* moments: :func:`marketdata.moments.stored` (fixed-width UTC, so they compare as strings).
 """
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,8 +19,6 @@ import redis.asyncio
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-
-from .types import NEW_YORK
 
 #: A hung Redis must not hang a worker or a stream thread for ever; a dead one fails fast.
 SOCKET_TIMEOUT = 5.0
@@ -71,29 +67,6 @@ def _forget_clients(setting: str, **kwargs: Any) -> None:
     if setting == "REDIS_URL":
         with _clients_lock:
             _clients.clear()
-
-
-def moment_text(moment: datetime) -> str:
-    """A moment as fixed-width UTC text (naive moments are taken as UTC)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.isoformat(timespec="microseconds") + "Z"
-
-
-def new_york_day(moment: datetime) -> str:
-    """The New York calendar date of a moment, ``YYYY-MM-DD`` (trading days are New York's)."""
-    return moment.astimezone(NEW_YORK).date().isoformat()
-
-
-def parse_moment(text: bytes | str | None) -> datetime | None:
-    """The moment :func:`moment_text` wrote; None for a missing or unreadable value."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.decode() if isinstance(text, bytes) else text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def parse_decimal(text: bytes | str | None) -> Decimal | None:

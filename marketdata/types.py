@@ -19,10 +19,19 @@ from zoneinfo import ZoneInfo
 from pydantic import TypeAdapter
 
 NEW_YORK = ZoneInfo("America/New_York")
+#: Shares per option contract (Alpaca's ``us_option``): its price is per share, its value per
+#: contract.
+OPTION_MULTIPLIER = 100
 _MOMENT = TypeAdapter(datetime)
 _DAY = TypeAdapter(date)
 
 Wire = dict[str, Any]
+
+
+
+def contract_multiplier(asset_class: str) -> int:
+    """How many units of the underlying one unit of the asset is: 100 for an option, else 1."""
+    return OPTION_MULTIPLIER if asset_class == "us_option" else 1
 
 
 def _text(value: object) -> str:

@@ -58,6 +58,7 @@ from typing import Any
 
 import redis
 
+from marketdata import moments
 from marketdata.price_cache import (
     CachedPrice,
     PriceCache,
@@ -65,13 +66,7 @@ from marketdata.price_cache import (
     canonical_symbol,
     valuation_price,
 )
-from marketdata.store import (
-    moment_text,
-    new_york_day,
-    parse_decimal,
-    parse_moment,
-    redis_client,
-)
+from marketdata.store import parse_decimal, redis_client
 from marketdata.types import Position
 from portfolio.valuation import AccountInputs, HoldingInput
 
@@ -272,8 +267,8 @@ def _account(account_id: str, raw: Sequence[bytes | None]) -> CachedAccount | No
         cash=parse_decimal(values["cash"]),
         last_equity=parse_decimal(values["last_equity"]),
         revision=int(values["revision"]),
-        positions_as_of=parse_moment(values["positions_as_of"]),
-        balances_at=parse_moment(values["balances_at"]),
+        positions_as_of=moments.parse_stored(values["positions_as_of"]),
+        balances_at=moments.parse_stored(values["balances_at"]),
         balances_day=day.decode() if day else None,
         balances_roll=_integer(values["balances_roll"]),
     )
@@ -334,7 +329,7 @@ def holder_counts(symbols: Iterable[str], client: redis.Redis | None = None) -> 
 
 def day_roll(client: redis.Redis | None = None) -> DayRoll:
     raw = (client or redis_client()).hgetall(DAY)
-    return DayRoll(int(raw.get(b"roll", 0)), parse_moment(raw.get(b"rolled_at")))
+    return DayRoll(int(raw.get(b"roll", 0)), moments.parse_stored(raw.get(b"rolled_at")))
 
 
 class TrackedSymbols:
@@ -453,7 +448,7 @@ def store_collection(
     everyone = sorted(present | set(wanted))
     current = load(everyone, client)
     tracked_before, _ = tracked_symbols(client)
-    stamp = moment_text(as_of)
+    stamp = moments.stored(as_of)
     pipe = client.pipeline(transaction=False)
     touched: set[str] = set()
     for account_id in everyone:
@@ -533,8 +528,8 @@ def mark_collected(
     (client or redis_client()).hset(
         COLLECTION,
         mapping={
-            "at": moment_text(at),
-            "as_of": moment_text(as_of),
+            "at": moments.stored(at),
+            "as_of": moments.stored(as_of),
             "accounts": accounts,
             "symbols": symbols,
             "seconds": f"{seconds:.3f}",
@@ -557,7 +552,7 @@ def note_lastday_prices(
     pipe = client.pipeline(transaction=True)
     if rolled:
         pipe.hincrby(DAY, "roll", 1)
-        pipe.hset(DAY, "rolled_at", moment_text(now))
+        pipe.hset(DAY, "rolled_at", moments.stored(now))
     pipe.delete(LASTDAY)
     if closes:
         pipe.hset(LASTDAY, mapping={s: format(c, "f") for s, c in closes.items()})
@@ -583,8 +578,8 @@ def store_balances(
             str(revision),
             format(cash, "f"),
             format(last_equity, "f"),
-            moment_text(fetched_at),
-            new_york_day(fetched_at),
+            moments.stored(fetched_at),
+            moments.new_york_day(fetched_at),
             roll,
             account_id,
         ],
@@ -656,7 +651,7 @@ def apply_fill(fill: Fill, client: redis.Redis | None = None) -> bool:
 
     def change(pipe: redis.client.Pipeline, values: dict) -> None:
         joined_or_left.clear()
-        stamp = moment_text(fill.at)
+        stamp = moments.stored(fill.at)
         writes: dict[str, str] = {}
         cash = parse_decimal(values["cash"])
         balances_at = values["balances_at"]
@@ -715,7 +710,7 @@ def apply_cash(
     """Move the account's cached cash by ``amount`` (negative out) once per event id, unless
     its balances were fetched after ``at``; False if the event was already applied."""
     client = client or redis_client()
-    stamp = moment_text(at)
+    stamp = moments.stored(at)
 
     def change(pipe: redis.client.Pipeline, values: dict) -> None:
         cash = parse_decimal(values["cash"])

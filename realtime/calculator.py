@@ -65,8 +65,9 @@ import redis
 import redis.asyncio
 from django.conf import settings
 
+from marketdata import moments
 from marketdata.price_cache import CHANGES_STREAM, AsyncPriceCache
-from marketdata.store import async_redis_client, moment_text
+from marketdata.store import async_redis_client
 from marketdata.types import Order
 from portfolio import money
 from portfolio.selectors import order_json
@@ -367,7 +368,7 @@ class Calculator:
         pipe.hset(
             key,
             mapping={
-                "at": moment_text(datetime.now(UTC)),
+                "at": moments.stored(datetime.now(UTC)),
                 "partition": f"{self.partition}/{self.partitions}",
                 "passes": counts["passes"],
                 "ticks": counts["ticks"],

@@ -38,11 +38,12 @@ from decimal import Decimal, InvalidOperation
 import redis
 from django.conf import settings
 
+from marketdata import moments
 from marketdata.broker import gateway
 from marketdata.errors import BrokerError, BrokerNotFound, BrokerRateLimited
 from marketdata.events import FUNDING_PATH, TRADES_PATH, BrokerEvent, EventStream
 from marketdata.price_cache import PriceCache, add_changes, canonical_symbol
-from marketdata.store import parse_moment, redis_client
+from marketdata.store import redis_client
 from marketdata.types import NEW_YORK, AllPositions
 from realtime import book, selectors
 
@@ -265,7 +266,7 @@ class MalformedEvent(ValueError):
 
 
 def _event_time(data: dict) -> datetime:
-    moment = parse_moment(data.get("at") or data.get("timestamp"))
+    moment = moments.parse_stored(data.get("at") or data.get("timestamp"))
     if moment is None:
         raise MalformedEvent("no readable at/timestamp")
     return moment

@@ -47,10 +47,11 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from marketdata import moments
 from marketdata.price_cache import price_key
 from marketdata.quotes import STATUS_KEY as QUOTES_STATUS
 from marketdata.quotes import stream_kind
-from marketdata.store import parse_moment, redis_client
+from marketdata.store import redis_client
 from realtime import book
 
 from .redis_loop import loop_client
@@ -290,9 +291,9 @@ def _price_ages(client: redis.Redis, symbols: list[str], now: datetime) -> float
         pipe.hmget(price_key(symbol), ["trade_at", "quote_at"])
     ages = []
     for trade_at, quote_at in pipe.execute():
-        moments = [m for m in (parse_moment(trade_at), parse_moment(quote_at)) if m]
-        if moments:
-            ages.append((now - max(moments)).total_seconds())
+        seen = [m for m in (moments.parse_stored(trade_at), moments.parse_stored(quote_at)) if m]
+        if seen:
+            ages.append((now - max(seen)).total_seconds())
     return round(max(ages), 3) if ages else None
 
 
@@ -304,7 +305,7 @@ def quote_freshness(client: redis.Redis | None = None) -> dict[str, Any]:
     symbols, _ = book.tracked_symbols(client)
     streamable = sum(1 for s in symbols if stream_kind(s) is not None)
     status = client.hgetall(QUOTES_STATUS)
-    age = _age(parse_moment(status.get(b"last_message_at")), datetime.now(UTC))
+    age = _age(moments.parse_stored(status.get(b"last_message_at")), datetime.now(UTC))
     if not streamable:
         verdict = "idle"
     elif not status:
@@ -328,7 +329,7 @@ def calculator_key(partition: int) -> str:
 
 def _calculators(reports: list[dict[bytes, bytes]], now: datetime) -> dict[str, Any]:
     """Every partition's last report, and the age of the stalest (None if one is missing)."""
-    ages = [_age(parse_moment(report.get(b"at")), now) for report in reports]
+    ages = [_age(moments.parse_stored(report.get(b"at")), now) for report in reports]
     return {
         "running": all(reports),
         "lastPassAgeSeconds": None if not all(reports) else max(ages),
@@ -352,7 +353,7 @@ def market_data(client: redis.Redis | None = None) -> dict[str, Any]:
     for partition in range(settings.CALCULATOR_PARTITIONS):
         pipe.hgetall(calculator_key(partition))
     collection, *calculators = pipe.execute()
-    collected = parse_moment(collection.get(b"at"))
+    collected = moments.parse_stored(collection.get(b"at"))
     return {
         "trackedSymbols": len(symbols),
         "trackedSymbolsComplete": complete,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rest_framework.test import APIClient
 
+from marketdata import moments
 from marketdata.quotes import STATUS_KEY
-from marketdata.store import moment_text
 from realtime import book, stats
 from tests.realtime.conftest import now, position
 
@@ -138,7 +138,7 @@ def test_health_degrades_but_stays_200_when_prices_go_stale(client, redis_client
     assert response.json()["status"] == "degraded"
     assert response.json()["quotes"]["status"] == "not_running"
 
-    fresh = moment_text(datetime.now(UTC))
+    fresh = moments.stored(datetime.now(UTC))
     redis_client.hset(STATUS_KEY, mapping={"last_message_at": fresh, "feeds": "sip"})
     body = client.get("/health").json()
     assert (body["status"], body["quotes"]["status"], body["quotes"]["feeds"]) == (
@@ -147,7 +147,7 @@ def test_health_degrades_but_stays_200_when_prices_go_stale(client, redis_client
         "sip",
     )
 
-    stale = moment_text(datetime.now(UTC) - timedelta(minutes=5))
+    stale = moments.stored(datetime.now(UTC) - timedelta(minutes=5))
     redis_client.hset(STATUS_KEY, "last_message_at", stale)
     body = client.get("/health").json()
     assert (body["status"], body["quotes"]["status"]) == ("degraded", "stale")
@@ -157,13 +157,13 @@ def test_market_data_figures_come_from_the_pipelines_keys(staff, redis_client) -
     at = datetime.now(UTC) - timedelta(seconds=30)
     book.store_collection({"acct-1": [position("AAPL", "1"), position("MSFT", "2")]}, now())
     book.mark_collected(at, at, accounts=1, symbols=2, seconds=0.5)
-    redis_client.hset("clera:price:AAPL", "trade_at", moment_text(at))
+    redis_client.hset("clera:price:AAPL", "trade_at", moments.stored(at))
     redis_client.hset(STATUS_KEY, mapping={"messages_per_second": "812.5"})
     market = api(staff).get("/api/admin/websocket-stats").json()["marketData"]
     assert market["trackedSymbols"] == 2
     assert market["quotesPerSecond"] == 812.5
     assert market["oldestPriceAgeSeconds"] == pytest.approx(30, abs=5)
-    assert market["lastCollectionAt"] == moment_text(at)
+    assert market["lastCollectionAt"] == moments.stored(at)
     assert market["calculator"] == {
         "running": False,
         "lastPassAgeSeconds": None,

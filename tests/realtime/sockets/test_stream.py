@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from marketdata import moments
 from marketdata.price_cache import PriceCache, quote_fields, trade_fields
 from realtime import book
 from tests.realtime.conftest import position
@@ -22,7 +23,7 @@ def quote_and_trade(symbol: str, bid: str, ask: str, trade: str, size: int = 100
     PriceCache().write_batch(
         {symbol: quote_fields(Decimal(bid), 300, Decimal(ask), 500, now)},
         {symbol: trade_fields(Decimal(trade), size, now)},
-        {symbol: (book.new_york_day(now), Decimal(size))},
+        {symbol: (moments.new_york_day(now), Decimal(size))},
     )
 
 

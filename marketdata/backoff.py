@@ -1,0 +1,27 @@
+"""The one retry schedule: wait ``first`` seconds, doubling each failure up to ``maximum``.
+
+Every loop that retries after a failure (quote writes, the broker event stream, the
+calculator, the socket price relay) takes its delays from a :class:`Backoff` and waits in its
+own way (``asyncio``, a thread's stop event); a success calls :meth:`Backoff.reset`.
+"""
+
+from __future__ import annotations
+
+
+class Backoff:
+    """Delays between retries: ``first``, doubling after each failure, at most ``maximum``."""
+
+    def __init__(self, first: float = 0.5, maximum: float = 10.0) -> None:
+        self.first = first
+        self.maximum = maximum
+        self.seconds = min(first, maximum)
+
+    def reset(self) -> None:
+        """After a success: the next failure waits ``first`` again."""
+        self.seconds = min(self.first, self.maximum)
+
+    def next(self) -> float:
+        """The delay before this retry; the one after it is twice as long (capped)."""
+        delay = self.seconds
+        self.seconds = min(self.seconds * 2, self.maximum)
+        return delay
