@@ -6,7 +6,7 @@ MIN_UPDATE_INTERVAL, the last state always delivered).
 
 For each book size, one embedded Redis (emptied between sizes) holds:
 
-* the account book, populated through ``realtime/book.py``'s own API (``store_collection``,
+* the account book, populated through ``marketdata/book/``'s own API (``store_collection``,
   ``store_balances``): ``--symbols`` symbols, ``--positions`` random holdings per account;
 * the price cache: a fresh trade and a previous close for every symbol;
 * ``--live`` accounts with a live socket (``presence.join``, with a day's PRESENCE_TTL as no

@@ -97,7 +97,7 @@ print(json.dumps({"cookie": client.cookies[settings.SESSION_COOKIE_NAME].value})
 COLLECT = """
 import django, time
 django.setup()
-from realtime.services import collect_symbols
+from realtime.collection import collect_symbols
 started = time.monotonic()
 print(collect_symbols(), round(time.monotonic() - started, 1))
 """

@@ -251,8 +251,9 @@ RECALCULATION_INTERVAL = env.int("RECALCULATION_INTERVAL", default=15)
 ENABLE_REALTIME_PORTFOLIO = env.bool("ENABLE_REALTIME_PORTFOLIO", default=True)
 
 # --- Real-time pipeline state: price cache, account book, broker events, quote consumer -----
-# Read by marketdata/price_cache.py, marketdata/quotes.py, marketdata/events.py and
-# realtime/book.py + realtime/services.py; README's configuration table says what each does.
+# Read by marketdata/price_cache.py, marketdata/quotes.py, marketdata/events.py,
+# marketdata/book/, realtime/collection.py and realtime/broker_events.py; README's
+# configuration table says what each does.
 
 TRADE_FRESHNESS_SECONDS = env.float("TRADE_FRESHNESS_SECONDS", default=60.0)
 QUOTE_FLUSH_SECONDS = env.float("QUOTE_FLUSH_SECONDS", default=0.05)

@@ -7,6 +7,9 @@ own way (``asyncio``, a thread's stop event); a success calls :meth:`Backoff.res
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 
 class Backoff:
     """Delays between retries: ``first``, doubling after each failure, at most ``maximum``."""
@@ -25,3 +28,12 @@ class Backoff:
         delay = self.seconds
         self.seconds = min(self.seconds * 2, self.maximum)
         return delay
+
+    async def sleep(self, stop: asyncio.Event | None = None) -> None:
+        """Wait this retry's delay in a coroutine, or less if ``stop`` is set meanwhile."""
+        delay = self.next()
+        if stop is None:
+            await asyncio.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)

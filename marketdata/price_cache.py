@@ -30,7 +30,7 @@ changed; one entry per quote-consumer flush, about every QUOTE_FLUSH_SECONDS) an
 transfers, collections). Entries only say *what* changed; read the current values from the
 price cache and the book.
 
-:func:`valuation_price` is the single rule for which price values a holding.
+Which of these prices values a holding is :func:`portfolio.pricing.valuation_price`'s rule.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -56,8 +56,6 @@ CHANGES_MAXLEN = 100_000
 #: Crypto quote currencies, longest first, for turning ``BTCUSD`` into ``BTC/USD``.
 _CRYPTO_QUOTES = ("USDT", "USDC", "USD", "BTC")
 _TWO = Decimal(2)
-
-PriceSource = Literal["trade", "quote", "position"]
 
 # One batch in one command (redis-py spends far more packing many small commands than Redis
 # spends running them). KEYS: clera:changes, then the price hashes. ARGV: TTL, JSON rows
@@ -122,26 +120,6 @@ class CachedPrice:
         if self.bid is None or self.ask is None or self.bid <= 0 or self.ask <= 0:
             return None
         return (self.bid + self.ask) / _TWO
-
-
-def valuation_price(
-    cached: CachedPrice | None, last_known: Decimal, now: datetime
-) -> tuple[Decimal, PriceSource, datetime | None]:
-    """The price that values a holding, where it came from, and when it was set.
-
-    The last trade if it is at most TRADE_FRESHNESS_SECONDS old; else the midpoint of a quote
-    that fresh (a stale last trade would lag a moving quote); else ``last_known``, the
-    position's price from the broker at the last collection (options, unstreamed symbols,
-    a quiet market), with no moment.
-    """
-    if cached is not None:
-        oldest = now - timedelta(seconds=settings.TRADE_FRESHNESS_SECONDS)
-        if cached.trade_price is not None and cached.trade_at and cached.trade_at >= oldest:
-            return cached.trade_price, "trade", cached.trade_at
-        mid = cached.mid
-        if mid is not None and cached.quote_at and cached.quote_at >= oldest:
-            return mid, "quote", cached.quote_at
-    return last_known, "position", None
 
 
 def number_text(value: float | Decimal) -> str:

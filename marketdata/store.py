@@ -1,6 +1,6 @@
 """Redis connections and the value encodings shared by every real-time key.
 
-The price cache (:mod:`marketdata.price_cache`), the account book (:mod:`realtime.book`), the
+The price cache (:mod:`marketdata.price_cache`), the account book (:mod:`marketdata.book`), the
 event cursors (:mod:`marketdata.events`) and the quote consumer's status all live in the Redis
 at ``REDIS_URL`` and write values the same way, so any of them can be read by any process:
 

@@ -2,8 +2,9 @@
 
 Account reads are scoped to the requesting user. Portfolio reads take an account id the caller
 has already checked, ask the broker through ``marketdata.broker.gateway()`` and answer the
-JSON bodies of the REST API, with every amount written by :mod:`portfolio.money`. Valuations
-come from :func:`portfolio.valuation.value_account` alone, as the real-time push's do.
+JSON bodies of the REST API, shaped by :mod:`portfolio.presenters`. Valuations come from
+:mod:`portfolio.pricing` and :func:`portfolio.valuation.value_account` alone, as the real-time
+push's do. Refusals are :mod:`portfolio.errors` (no HTTP here).
 
 What the broker is asked, and what is cached (Django's cache, i.e. Redis):
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,22 +31,25 @@ from django.utils import timezone
 
 from marketdata.broker import gateway
 from marketdata.errors import BrokerNotFound, BrokerUnavailable
-from marketdata.types import Activity, Asset, Order, PortfolioHistory, Position, Transfer
+from marketdata.moments import iso
+from marketdata.types import Asset, PortfolioHistory
 from portfolio import money
 from portfolio.analytics import AnalyzedHolding, analytics_json, analyze
 from portfolio.classification import classify
+from portfolio.errors import AccountNotFound, AssetNotFound, NoAccount
 from portfolio.history import plan_history, plan_range, summarize_history
 from portfolio.models import BrokerageAccount
-from portfolio.valuation import (
-    AccountInputs,
-    AccountValuation,
-    HoldingInput,
-    HoldingValue,
-    holding_json,
+from portfolio.presenters import (
+    ACTIVITY_TYPES,
+    activity_json,
+    asset_json,
+    order_json,
+    position_json,
+    transfer_json,
     valuation_json,
-    value_account,
 )
-from realtime.book import cached_inputs
+from portfolio.pricing import account_inputs
+from portfolio.valuation import AccountValuation, HoldingInput, HoldingValue, value_account
 
 
 def accounts_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[BrokerageAccount]:
@@ -73,56 +76,18 @@ def account_for_user(
     return accounts.filter(account_id=parsed).first()
 
 
+def linked_account(
+    user: AbstractBaseUser | AnonymousUser, account_id: str | None
+) -> BrokerageAccount:
+    """:func:`account_for_user`, refusing: NoAccount when the user has none (and asked for
+    none), AccountNotFound when the one asked for is not theirs."""
+    link = account_for_user(user, account_id)
+    if link is None:
+        raise NoAccount() if account_id is None else AccountNotFound()
+    return link
+
+
 # --- Valuation -------------------------------------------------------------------------------
-
-#: Shares per option contract: its price is per share, its value per contract.
-OPTION_MULTIPLIER = 100
-#: Threads that send a read alongside the request's own (the gateway has a client per thread).
-_BROKER_READS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="broker-reads")
-
-
-def _holding_input(position: Position) -> HoldingInput:
-    """A broker position priced as the broker priced it; without a price, at the previous
-    close, else at cost, and ``price_source`` says which."""
-    if position.current_price is not None:
-        price, source = position.current_price, "position"
-    elif position.lastday_price is not None:
-        price, source = position.lastday_price, "previous_close"
-    else:
-        price, source = position.avg_entry_price, "cost"
-    return HoldingInput(
-        symbol=position.symbol,
-        qty=position.qty,
-        price=price,
-        avg_entry_price=position.avg_entry_price,
-        lastday_price=position.lastday_price,
-        multiplier=OPTION_MULTIPLIER if position.asset_class == "us_option" else 1,
-        price_source=source,
-    )
-
-
-def inputs_from_broker(account_id: str) -> AccountInputs:
-    """Valuation inputs straight from the broker: two calls, the account and its positions,
-    sent at once so a page waits for one round trip, not two."""
-    positions_call = _BROKER_READS.submit(gateway().positions, account_id)
-    snapshot = gateway().account(account_id)
-    positions = positions_call.result()
-    return AccountInputs(
-        account_id=str(account_id),
-        cash=snapshot.cash,
-        last_equity=snapshot.last_equity,
-        holdings=tuple(_holding_input(position) for position in positions),
-    )
-
-
-def account_inputs(account_id: str) -> AccountInputs:
-    """The freshest inputs we can have cheaply: the real-time book's, else the broker's.
-
-    The book is what the live push values, so the REST summary (the page's fallback) shows
-    the very figures the socket would.
-    """
-    return cached_inputs(account_id) or inputs_from_broker(account_id)
-
 
 def account_valuation(account_id: str) -> AccountValuation:
     """The account valued now, by the one valuation function the live push uses too."""
@@ -152,7 +117,7 @@ def _valued_holdings(account_id: str) -> tuple[dict, AccountValuation, list[_Val
     ]
     header = {
         "account_id": account_id,
-        "as_of": _moment(valuation.as_of),
+        "as_of": iso(valuation.as_of),
         "total_value": money.money(valuation.total_value),
     }
     return header, valuation, holdings
@@ -161,27 +126,9 @@ def _valued_holdings(account_id: str) -> tuple[dict, AccountValuation, list[_Val
 def account_positions(account_id: str) -> dict:
     """The positions endpoint's body: every holding valued, named and classified."""
     header, _, holdings = _valued_holdings(account_id)
-    rows = []
-    for holding in holdings:
-        held, asset = holding.held, holding.asset
-        classification = classify(held.symbol)
-        rows.append(
-            {
-                **holding_json(holding.value),
-                "name": asset.name if asset else None,
-                "asset_class": asset.asset_class if asset else None,
-                "exchange": asset.exchange if asset else None,
-                "side": "short" if held.qty < 0 else "long",
-                "avg_entry_price": money.price(held.avg_entry_price),
-                "lastday_price": (
-                    None if held.lastday_price is None else money.price(held.lastday_price)
-                ),
-                "multiplier": held.multiplier,
-                "sector": classification.sector,
-                "industry": classification.industry,
-                "category": classification.category,
-            }
-        )
+    rows = [
+        position_json(h.held, h.value, h.asset, classify(h.held.symbol)) for h in holdings
+    ]
     return {**header, "positions": rows}
 
 
@@ -270,30 +217,13 @@ def asset_details(symbols: Iterable[str]) -> dict[str, Asset | None]:
     return details
 
 
-def asset_json(symbol_or_id: str) -> dict:
-    """The asset endpoint's body: the broker's asset plus our sector and industry."""
-    found = asset(symbol_or_id)
-    classification = classify(found.symbol)
-    classified = classification.category != "unclassified"
-    return {
-        "id": found.id,
-        "symbol": found.symbol,
-        "name": found.name,
-        "asset_class": found.asset_class,
-        "exchange": found.exchange,
-        "status": found.status,
-        "tradable": found.tradable,
-        "fractionable": found.fractionable,
-        "shortable": found.shortable,
-        "marginable": found.marginable,
-        "sector": classification.sector,
-        "industry": classification.industry,
-        "category": classification.category,
-        "classified": classified,
-        "classification_note": None
-        if classified
-        else "Unclassified: our classification table has no sector or industry for this asset.",
-    }
+def asset_body(symbol_or_id: str) -> dict:
+    """The asset endpoint's body; AssetNotFound for an asset the broker does not know."""
+    try:
+        found = asset(symbol_or_id)
+    except BrokerNotFound:
+        raise AssetNotFound() from None
+    return asset_json(found, classify(found.symbol))
 
 
 # --- History ---------------------------------------------------------------------------------
@@ -367,22 +297,6 @@ ORDERS_MAX = 500
 ACTIVITIES_MAX = 100
 _MICROSECOND = timedelta(microseconds=1)
 
-#: Our activity types and the Alpaca activity codes each covers (every code alpaca-py knows).
-ACTIVITY_TYPES = {
-    "fill": ("FILL",),
-    "deposit": ("CSD",),
-    "withdrawal": ("CSW",),
-    "dividend": ("DIV", "DIVCGL", "DIVCGS", "DIVNRA", "DIVROC", "DIVTXEX", "DIVWH"),
-    "fee": ("FEE", "CFEE", "PTC"),
-    "other": (
-        "ACATC", "ACATS", "CIL", "EXTRD", "FXTRD", "INT", "INTPNL", "JNLC", "JNLS", "MA", "MEM",
-        "NC", "OCT", "OPASN", "OPCSH", "OPEXC", "OPEXP", "OPTRD", "REORG", "SPIN", "SPLIT", "SWP",
-        "VOF", "WH",
-    ),
-}  # fmt: skip
-_TYPE_OF_CODE = {code: kind for kind, codes in ACTIVITY_TYPES.items() for code in codes}
-
-
 @dataclass(frozen=True)
 class OrderCursor:
     """Where the next page of orders starts: the last order's time and the ids seen at it."""
@@ -397,27 +311,6 @@ class Page:
 
     items: list[dict]
     next: object | None
-
-
-def order_json(order: Order) -> dict:
-    return {
-        "id": order.id,
-        "client_order_id": order.client_order_id,
-        "symbol": order.symbol,
-        "side": order.side,
-        "type": order.type,
-        "status": order.status,
-        "time_in_force": order.time_in_force,
-        "qty": None if order.qty is None else money.quantity(order.qty),
-        "notional": None if order.notional is None else money.money(order.notional),
-        "filled_qty": money.quantity(order.filled_qty),
-        "filled_avg_price": _price(order.filled_avg_price),
-        "limit_price": _price(order.limit_price),
-        "created_at": _moment(order.created_at),
-        "submitted_at": _moment(order.submitted_at),
-        "filled_at": _moment(order.filled_at),
-        "canceled_at": _moment(order.canceled_at),
-    }
 
 
 def account_orders(
@@ -467,23 +360,6 @@ def account_orders(
     return Page([order_json(order) for order in page], next_cursor)
 
 
-def activity_json(activity: Activity) -> dict:
-    return {
-        "id": activity.id,
-        "type": _TYPE_OF_CODE.get(activity.activity_type, "other"),
-        "activity_type": activity.activity_type,
-        "date": activity.date.isoformat(),
-        "at": _moment(activity.at),
-        "symbol": activity.symbol,
-        "side": activity.side,
-        "qty": None if activity.qty is None else money.quantity(activity.qty),
-        "price": _price(activity.price),
-        "net_amount": None if activity.net_amount is None else money.money(activity.net_amount),
-        "description": activity.description,
-        "order_id": activity.order_id,
-    }
-
-
 def account_activities(
     account_id: str,
     *,
@@ -505,19 +381,6 @@ def account_activities(
     )
 
 
-def transfer_json(transfer: Transfer) -> dict:
-    return {
-        "id": transfer.id,
-        "account_id": transfer.account_id,
-        "amount": money.money(transfer.amount),
-        "direction": transfer.direction,
-        "status": transfer.status,
-        "type": transfer.type,
-        "created_at": _moment(transfer.created_at),
-        "updated_at": _moment(transfer.updated_at),
-    }
-
-
 def account_transfers(account_id: str, *, limit: int, offset: int = 0) -> Page:
     """One page of the account's transfers, newest first; the next page's offset."""
     transfers = gateway().transfers(account_id, limit=limit + 1, offset=offset)
@@ -526,9 +389,7 @@ def account_transfers(account_id: str, *, limit: int, offset: int = 0) -> Page:
     return Page([transfer_json(t) for t in page], offset + len(page) if more else None)
 
 
-def _price(value) -> str | None:
-    return None if value is None else money.price(value)
-
-
-def _moment(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+def linked_account_ids() -> set[str]:
+    """Every Alpaca account some user of ours has linked: the book keeps them even when they
+    hold nothing (the bulk positions call lists only accounts with positions)."""
+    return {str(i) for i in BrokerageAccount.objects.values_list("account_id", flat=True)}

@@ -19,14 +19,14 @@ from marketdata.errors import BrokerError, BrokerTimeout, BrokerUnavailable
 from marketdata.sandbox_client import sandbox_accounts
 from marketdata.types import AchRelationship, Transfer
 from portfolio import money
-from portfolio.api.errors import (
+from portfolio.errors import (
     BankLinkPending,
     BankLinkRequired,
     IdempotencyKeyReused,
     RequestInProgress,
 )
 from portfolio.models import BrokerageAccount, FundsTransfer
-from portfolio.selectors import transfer_json
+from portfolio.presenters import transfer_json
 
 logger = logging.getLogger(__name__)
 

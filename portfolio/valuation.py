@@ -1,8 +1,9 @@
 """The one function that values an account: REST summary and real-time push both call it.
 
 Inputs are whatever the caller has — the broker's positions and trade account on a cold REST
-call, or the cached positions, cash and streamed prices in the real-time calculator — reduced
-to :class:`AccountInputs`. The arithmetic is ``Decimal`` throughout:
+call, or the book's holdings, cash and streamed prices in the real-time calculator — reduced
+to :class:`AccountInputs` by :mod:`portfolio.pricing`; :mod:`portfolio.presenters` gives the
+result its wire form. The arithmetic is ``Decimal`` throughout:
 
 * market value = qty × price × multiplier (100 for an option contract; qty is negative short);
 * total value (equity) = cash + long market value + short market value (short is negative);
@@ -32,7 +33,7 @@ class HoldingInput:
     avg_entry_price: Decimal
     lastday_price: Decimal | None = None
     multiplier: int = 1
-    price_source: str = "position"  # trade | quote | position: how fresh the price is
+    price_source: str = "position"  # see portfolio/pricing.py: how fresh the price is
     price_at: datetime | None = None
 
 
@@ -130,44 +131,3 @@ def value_account(inputs: AccountInputs, as_of: datetime) -> AccountValuation:
         as_of=as_of,
         oldest_price_at=min(stamps) if stamps else None,
     )
-
-
-def _moment(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
-def holding_json(value: HoldingValue) -> dict:
-    return {
-        "symbol": value.symbol,
-        "qty": money.quantity(value.qty),
-        "price": money.price(value.price),
-        "market_value": money.money(value.market_value),
-        "cost_basis": money.money(value.cost_basis),
-        "unrealized_pl": money.money(value.unrealized_pl),
-        "unrealized_pl_percent": money.percent(value.unrealized_pl_percent),
-        "day_change": None if value.day_change is None else money.money(value.day_change),
-        "day_change_percent": money.percent(value.day_change_percent),
-        "weight_percent": money.percent(value.weight_percent),
-        "price_source": value.price_source,
-        "price_at": _moment(value.price_at),
-    }
-
-
-def valuation_json(value: AccountValuation, holdings: bool = True) -> dict:
-    """The wire form of a valuation: the REST summary's body and the push's payload."""
-    body = {
-        "account_id": value.account_id,
-        "total_value": money.money(value.total_value),
-        "cash": money.money(value.cash),
-        "positions_value": money.money(value.positions_value),
-        "long_value": money.money(value.long_value),
-        "short_value": money.money(value.short_value),
-        "last_equity": money.money(value.last_equity),
-        "today_return": money.money(value.today_return),
-        "today_return_percent": money.percent(value.today_return_percent),
-        "as_of": _moment(value.as_of),
-        "oldest_price_at": _moment(value.oldest_price_at),
-    }
-    if holdings:
-        body["holdings"] = [holding_json(h) for h in value.holdings]
-    return body

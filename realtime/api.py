@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portfolio.api import schema
-from portfolio.api.errors import AccountNotFound, ApiError
-from portfolio.selectors import account_for_user
+from portfolio.api.errors import ApiError
+from portfolio.selectors import linked_account
 
 from . import tickets
 
@@ -82,10 +82,7 @@ class TicketView(APIView):
         body.is_valid(raise_exception=True)
         account_id = body.validated_data.get("account_id")
         if account_id is not None:
-            link = account_for_user(request.user, str(account_id))
-            if link is None:
-                raise AccountNotFound()
-            account_id = str(link.account_id)
+            account_id = str(linked_account(request.user, str(account_id)).account_id)
         try:
             ticket = tickets.issue(request.user.pk, account_id)
         except RedisError:

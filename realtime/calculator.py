@@ -21,9 +21,10 @@ prices changed and accounts whose cash or holdings changed. One pass (:meth:`Cal
    (trailing edge) and nothing is dropped; any other account is due now;
 4. values the due accounts from the book and the price cache (pipelined reads: one
    ``book.load`` for those this process has not cached, one round trip for the prices they
-   need) with ``portfolio.valuation.value_account`` — Decimal throughout
-   — and publishes ``valuation_json`` (holdings included; each holding says its price source and
-   time, the update its ``oldest_price_at``) through ``fanout.publish_many``.
+   need) through ``portfolio.pricing.entry_inputs`` and ``portfolio.valuation.value_account``
+   — Decimal throughout — and publishes ``portfolio.presenters.valuation_json`` (holdings
+   included; each holding says its price source and time, the update its
+   ``oldest_price_at``) through ``fanout.publish_many``.
 
 No step lists all accounts or scans keys: a pass costs what the watched accounts it touches
 cost. The full pass (at start and after Redis comes back) values every watched account of the
@@ -33,48 +34,42 @@ Work can be spread over CALCULATOR_PARTITIONS processes (``run_calculator --part
 each owns the accounts whose CRC-32 falls in its partition. Every process reads the whole
 stream, so the per-tick reads are repeated; BENCHMARKS.md says when that pays.
 
-**Trade relay** (:class:`TradeRelay`, same process): trade events on the pub/sub channel
-``clera:trade_updates`` are turned into the API's JSON (``portfolio.selectors.order_json``,
-money per portfolio/money.py), collected per account for TRADE_BATCH_WINDOW (1 s) from the
-first, and pushed to live accounts as ``portfolio.orders`` (every order event) and
-``portfolio.positions`` (fills: the position's new quantity) through ``fanout.relay_events``.
+The same process (partition 0) pushes the broker's trade events to live accounts
+(:mod:`realtime.trade_events`).
 
-Both survive Redis going away: they log, back off (0.5 s doubling to 10 s) and start again —
-the calculator from the stream's newest entry with a full pass, so nothing stays stale.
+Both survive Redis going away: they log, back off (:mod:`marketdata.backoff`, 0.5 s doubling
+to 10 s) and start again — the calculator from the stream's newest entry with a full pass, so
+nothing stays stale.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
-import json
 import logging
 import math
 import time
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
 
 import redis
 import redis.asyncio
 from django.conf import settings
 
-from marketdata import moments
+from marketdata import book, moments
+from marketdata.backoff import Backoff
 from marketdata.price_cache import CHANGES_STREAM, AsyncPriceCache
 from marketdata.store import async_redis_client
-from marketdata.types import Order
-from portfolio import money
-from portfolio.selectors import order_json
-from portfolio.valuation import valuation_json, value_account
+from portfolio.presenters import valuation_json
+from portfolio.pricing import entry_inputs
+from portfolio.valuation import value_account
 
-from . import book, fanout, presence, stats
-from .services import FILL_EVENTS, TRADE_UPDATES_CHANNEL
+from . import fanout, presence, stats
+from .trade_events import TradeEvents
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +80,6 @@ READ_COUNT = 2000
 #: Accounts valued and published per pass (~70 ms of work): bounds how long a pass keeps the
 #: stream waiting.
 PUSH_BATCH = 250
-FIRST_BACKOFF = 0.5
-MAX_BACKOFF = 10.0
 STATS_EVERY = 1.0
 #: Seconds between two reads of who is watched (and checks of their book revisions).
 WATCH_REFRESH = 1.0
@@ -309,7 +302,7 @@ class Calculator:
             if not account.ready:
                 continue  # balances not fetched yet: nothing true to show
             try:
-                inputs = book.account_inputs(account, prices, now)
+                inputs = entry_inputs(account, prices, now)
                 payloads[account_id] = valuation_json(value_account(inputs, now))
             except (ArithmeticError, ValueError, KeyError) as problem:
                 logger.error(
@@ -328,14 +321,11 @@ class Calculator:
         pipelined round trip) and reloads those that moved."""
         stale = [a for a in account_ids if a not in self._accounts]
         if check:
-            pipe = self._client.pipeline(transaction=False)
-            for account_id in account_ids:
-                pipe.hget(book.account_key(account_id), "revision")
-            for account_id, revision in zip(account_ids, await pipe.execute(), strict=True):
+            for account_id, revision in (await book.revisions(self._client, account_ids)).items():
                 cached = self._accounts.get(account_id)
                 if revision is None:  # left the book
                     self._forget(account_id)
-                elif cached is not None and cached.revision != int(revision):
+                elif cached is not None and cached.revision != revision:
                     stale.append(account_id)
         if stale:
             loaded = await asyncio.to_thread(book.load, stale)
@@ -395,7 +385,7 @@ class Calculator:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pass after pass until ``stop`` is set; through Redis outages, with backoff."""
-        backoff = Backoff("calculator.reconnect")
+        backoff = Backoff()
         while not stop.is_set():
             try:
                 if self._cursor is None:
@@ -404,148 +394,12 @@ class Calculator:
                 await self.step()
             except (redis.RedisError, OSError) as problem:
                 self._cursor = None  # Redis may have lost its data: start over with a full pass
-                await backoff.wait(stop, problem)
-
-
-# --- trade relay --------------------------------------------------------------------------------
-
-
-def _decimal(value: object) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def trade_event_json(data: Mapping[str, Any]) -> tuple[str, dict, dict | None] | None:
-    """An Alpaca trade event as ``(account_id, order event, position event or None)`` in the
-    API's JSON; None for an event without an account or a readable order."""
-    account_id = data.get("account_id")
-    try:
-        order = order_json(Order.from_wire(data["order"]))
-    except (KeyError, TypeError, ValueError, ArithmeticError):
-        return None
-    if not account_id:
-        return None
-    kind = str(data.get("event", ""))
-    at = data.get("at") or data.get("timestamp")
-    order_event = {"event": kind, "event_id": data.get("event_id"), "at": at, "order": order}
-    position_event = None
-    position_qty = _decimal(data.get("position_qty"))
-    if kind in FILL_EVENTS and position_qty is not None:
-        qty = _decimal(data.get("qty"))
-        price = _decimal(data.get("price"))
-        position_event = {
-            "event": kind,
-            "event_id": data.get("event_id"),
-            "at": at,
-            "symbol": order["symbol"],
-            "side": order["side"],
-            "qty": None if qty is None else money.quantity(qty),
-            "price": None if price is None else money.price(price),
-            "position_qty": money.quantity(position_qty),
-        }
-    return str(account_id), order_event, position_event
-
-
-class TradeRelay:
-    """Trade events, batched per account for TRADE_BATCH_WINDOW, to accounts being watched."""
-
-    def __init__(self, client: redis.asyncio.Redis | None = None) -> None:
-        self._client = client or async_redis_client()
-        self._batches: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
-        self._opened: dict[str, float] = {}
-
-    def add(self, raw: bytes | str) -> None:
-        """Take one message of ``clera:trade_updates`` into its account's batch."""
-        try:
-            parsed = trade_event_json(json.loads(raw))
-        except (ValueError, TypeError):
-            parsed = None
-        if parsed is None:
-            logger.warning("calculator.trade_event_unreadable")
-            return
-        account_id, order_event, position_event = parsed
-        batch = self._batches[account_id]
-        batch["orders"].append(order_event)
-        if position_event is not None:
-            batch["positions"].append(position_event)
-        self._opened.setdefault(account_id, time.monotonic())
-
-    async def flush(self, everything: bool = False) -> int:
-        """Push the batches whose window has ended (all with ``everything``) to live accounts;
-        returns the number of events pushed."""
-        now = time.monotonic()
-        window = settings.TRADE_BATCH_WINDOW
-        ready = [a for a, at in self._opened.items() if everything or now - at >= window]
-        if not ready:
-            return 0
-        batches = {a: self._batches.pop(a) for a in ready}
-        for account_id in ready:
-            del self._opened[account_id]
-        live = await presence.alive(ready, self._client)
-        out = {
-            (account_id, kind): events
-            for account_id in live
-            for kind, events in batches[account_id].items()
-        }
-        await fanout.relay_events(out)
-        sent = sum(len(events) for events in out.values())
-        if out:
-            await stats.add_totals(
-                self._client, events=sent, batch_events=sent, batch_messages=len(out)
-            )
-        return sent
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Follow ``clera:trade_updates`` until ``stop``; through Redis outages, with backoff."""
-        backoff = Backoff("calculator.trade_relay_reconnect")
-        while not stop.is_set():
-            pubsub = self._client.pubsub()
-            try:
-                await pubsub.subscribe(TRADE_UPDATES_CHANNEL)
-                backoff.reset()
-                while not stop.is_set():
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
-                    if message is not None:
-                        self.add(message["data"])
-                    await self.flush()
-            except (redis.RedisError, OSError) as problem:
-                await backoff.wait(stop, problem)
-            finally:
-                await _close_quietly(pubsub)
-        try:
-            await self.flush(everything=True)
-        except (redis.RedisError, OSError):
-            logger.warning("calculator.trade_relay_final_flush_failed")
-
-
-async def _close_quietly(pubsub: Any) -> None:
-    with contextlib.suppress(redis.RedisError, OSError):
-        await pubsub.aclose()
-
-
-class Backoff:
-    """Waits after a Redis failure: FIRST_BACKOFF doubling to MAX_BACKOFF, logged as ``event``."""
-
-    def __init__(self, event: str) -> None:
-        self.event = event
-        self.seconds = FIRST_BACKOFF
-
-    def reset(self) -> None:
-        self.seconds = FIRST_BACKOFF
-
-    async def wait(self, stop: asyncio.Event, problem: Exception) -> None:
-        """Sleep (or until ``stop``), then wait longer next time."""
-        logger.warning(
-            "%s error=%s retry_in=%.1f", self.event, type(problem).__name__, self.seconds
-        )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), self.seconds)
-        self.seconds = min(self.seconds * 2, MAX_BACKOFF)
+                logger.warning(
+                    "calculator.reconnect error=%s retry_in=%.1f",
+                    type(problem).__name__,
+                    backoff.seconds,
+                )
+                await backoff.sleep(stop)
 
 
 def _since(started: float) -> float:
@@ -553,10 +407,10 @@ def _since(started: float) -> float:
 
 
 async def run_calculator(stop: asyncio.Event, partition: int = 0, partitions: int = 1) -> None:
-    """The calculator process: passes and (in partition 0) the trade relay, until ``stop``."""
+    """The calculator process: passes and (in partition 0) the trade events, until ``stop``."""
     logger.info("calculator.started partition=%d partitions=%d", partition, partitions)
     tasks = [Calculator(partition, partitions).run(stop)]
     if partition == 0:
-        tasks.append(TradeRelay().run(stop))
+        tasks.append(TradeEvents().run(stop))
     await asyncio.gather(*tasks)
     logger.info("calculator.stopped partition=%d", partition)

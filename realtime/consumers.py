@@ -1,6 +1,6 @@
 """The two sockets: /ws/portfolio/<account_id> (an account's live value) and /ws/stream (seed
 003's symbol prices). The protocol is :mod:`realtime.protocol`; the rules live in the modules
-these call (auth, tickets, limits, outbox, hub, relay, prices, portfolio_feed).
+these call (auth, tickets, limits, outbox, hub, price_feed, prices, portfolio_feed).
 
 Admission, in order — each refusal is an ``error`` message, then a close with its code:
 draining for shutdown (1001), ENABLE_REALTIME_PORTFOLIO off (4503), not signed in (4401), not
@@ -22,16 +22,16 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from marketdata.errors import BrokerError
-from portfolio.selectors import account_for_user
+from portfolio.errors import NotFound, PortfolioError
+from portfolio.selectors import linked_account
 
-from . import limits, portfolio_feed, presence, prices, stats
+from . import fanout, limits, portfolio_feed, presence, prices, stats
 from . import protocol as p
 from .auth import query_param
-from .fanout import group_name
 from .hub import hub
 from .limits import FrameGuard, LimitHit, Verdict
 from .outbox import Outbox
-from .relay import relay
+from .price_feed import price_feed
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,19 @@ class Refused(Exception):
     def __init__(self, code: int, error_code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.error_code, self.message = code, error_code, message
+
+
+def refusal(error: PortfolioError | BrokerError) -> Refused:
+    """The close a socket gets for a domain or broker error: the one mapping to close codes
+    (the API's exception handler is the one to HTTP statuses)."""
+    if isinstance(error, NotFound):
+        return Refused(p.FORBIDDEN, "forbidden", "This account is not linked to your login.")
+    if isinstance(error, BrokerError):
+        return Refused(
+            p.TRY_AGAIN_LATER, "snapshot_unavailable",
+            "Your portfolio could not be valued just now; reconnect in a few seconds.",
+        )  # fmt: skip
+    return Refused(p.TRY_AGAIN_LATER, error.code, error.message)
 
 
 class _Socket(AsyncWebsocketConsumer):
@@ -61,8 +74,10 @@ class _Socket(AsyncWebsocketConsumer):
             async with hub().admission:
                 await self._admit()
                 await self.start()
-        except Refused as refusal:
-            await self._refuse(refusal)
+        except Refused as refused:
+            await self._refuse(refused)
+        except (PortfolioError, BrokerError) as error:
+            await self._refuse(refusal(error))
         except RedisError as error:
             logger.warning("ws.refused kind=%s reason=redis error=%s", self.kind, error)
             await self._refuse(
@@ -246,9 +261,8 @@ class _Socket(AsyncWebsocketConsumer):
 
 
 @database_sync_to_async
-def _linked_account(user: Any, account_id: str) -> str | None:
-    link = account_for_user(user, account_id)
-    return None if link is None else str(link.account_id)
+def _linked_account(user: Any, account_id: str) -> str:
+    return str(linked_account(user, account_id).account_id)
 
 
 class PortfolioConsumer(_Socket):
@@ -261,16 +275,14 @@ class PortfolioConsumer(_Socket):
 
     async def authorize(self, user: Any) -> None:
         requested = self.scope["url_route"]["kwargs"]["account_id"]
-        self.account_id = await _linked_account(user, requested)
+        account_id = await _linked_account(user, requested)
         bound = self.scope.get("ticket_account_id")
-        if self.account_id is None or (bound is not None and bound != self.account_id):
-            self.account_id = None
-            raise Refused(
-                p.FORBIDDEN, "forbidden", "This account is not linked to your login."
-            )  # fmt: skip
+        if bound is not None and bound != account_id:
+            raise refusal(NotFound())
+        self.account_id = account_id
 
     async def start(self) -> None:
-        self.group = group_name(self.account_id)
+        self.group = fanout.group_name(self.account_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await presence.ajoin(self.account_id, self.connection_id)
         last_seq = _whole_number(query_param(self.scope, "last_seq"))
@@ -289,10 +301,8 @@ class PortfolioConsumer(_Socket):
             message = await portfolio_feed.snapshot(self.account_id)
         except BrokerError as error:
             logger.warning("ws.snapshot failed account=%s: %s", self.account_id, error)
-            await self.close_for(
-                p.TRY_AGAIN_LATER, "snapshot_unavailable",
-                "Your portfolio could not be valued just now; reconnect in a few seconds.",
-            )  # fmt: skip
+            refused = refusal(error)
+            await self.close_for(refused.code, refused.error_code, refused.message)
             return
         self.outbox.discard("update")
         self.seq = max(self.seq, message["seq"])
@@ -339,25 +349,25 @@ class PortfolioConsumer(_Socket):
         if seq < self.seq and not await self._numbering_restarted():
             return  # older than what the client has (e.g. replayed by a resume)
         self.seq = seq
-        self.outbox.put_latest("update", portfolio_feed.update(seq, event["payload"]))
+        self.outbox.put_latest("update", p.update(seq, event["payload"]))
 
     async def _numbering_restarted(self) -> bool:
         """Whether the account's sequence started over (Redis lost its data): then a lower
         number is the newest update, and the client learns the new numbering from it."""
-        restarted = await portfolio_feed.current_seq(self.account_id) < self.seq
+        restarted = await fanout.current_seq(self.account_id) < self.seq
         if restarted:
             logger.warning("ws.seq_restarted account=%s was=%s", self.account_id, self.seq)
         return restarted
 
     async def portfolio_orders(self, event: dict[str, Any]) -> None:
-        self._relay_events("orders", event)
+        self._forward_events("orders", event)
 
     async def portfolio_positions(self, event: dict[str, Any]) -> None:
-        self._relay_events("positions", event)
+        self._forward_events("positions", event)
 
-    def _relay_events(self, channel: str, event: dict[str, Any]) -> None:
+    def _forward_events(self, channel: str, event: dict[str, Any]) -> None:
         if not self.closing and channel in self.event_channels:
-            self.outbox.put({"type": channel, "events": event["events"]})
+            self.outbox.put(p.events(channel, event["events"]))
 
 
 def _whole_number(text: str | None) -> int | None:
@@ -369,10 +379,10 @@ class StreamConsumer(_Socket):
 
     kind = "stream"
     symbols: frozenset[str] = frozenset()
-    channel_layer_alias = None  # prices come from this process's relay, not the channel layer
+    channel_layer_alias = None  # prices come from this process's price feed, not the channel layer
 
     async def stop(self) -> None:
-        relay().unwatch(self, self.symbols)
+        price_feed().unwatch(self, self.symbols)
 
     parse = staticmethod(p.stream_command)
 
@@ -410,7 +420,7 @@ class StreamConsumer(_Socket):
         if not found.known:
             return
         self.symbols = self.symbols | set(new)
-        await relay().watch(self, new)
+        await price_feed().watch(self, new)
         self.outbox.put(
             p.system(
                 f"Subscribed to {len(found.known)} symbols",
@@ -418,12 +428,12 @@ class StreamConsumer(_Socket):
                 not_streaming=list(found.not_streaming),
             )
         )
-        await relay().deliver(new, only=self)
+        await price_feed().deliver(new, only=self)
 
     def unsubscribe(self, requested: tuple[str, ...]) -> None:
         gone = list(dict.fromkeys(s for s in map(prices.normalize, requested) if s in self.symbols))
         self.symbols = self.symbols - set(gone)
-        relay().unwatch(self, gone)
+        price_feed().unwatch(self, gone)
         for symbol in gone:
             self.outbox.discard(symbol)
         self.outbox.put(p.system(f"Unsubscribed from {len(gone)} symbols", symbols=gone))

@@ -3,10 +3,10 @@
 Each account has one Channels group, :func:`group_name`. Its consumers receive
 
 * ``{"type": "portfolio.update", "seq": int, "payload": dict}`` — the account's whole state
-  (``portfolio.valuation.valuation_json``), numbered by a per-account sequence from Redis
+  (``portfolio.presenters.valuation_json``), numbered by a per-account sequence from Redis
   ``INCR`` so every daphne process sees one order;
 * ``{"type": "portfolio.orders" | "portfolio.positions", "events": [dict, ...]}`` — the
-  broker's trade events for the account, batched (the calculator's relay). Every socket in the
+  broker's trade events for the account, batched (:mod:`realtime.trade_events`). Every socket in the
   group receives them; a consumer forwards them only if its client subscribed to that channel.
 
 Redis keys, per account: ``clera:seq:<id>`` (the counter) and ``clera:updates:<id>``, a list of
@@ -130,13 +130,19 @@ async def publish(account_id: str, payload: Mapping[str, Any]) -> int:
     return (await publish_many({account_id: payload}))[account_id]
 
 
-async def relay_events(batches: Mapping[tuple[str, str], list[dict]]) -> None:
+async def push_events(batches: Mapping[tuple[str, str], list[dict]]) -> None:
     """Push batched trade events: ``{(account_id, "orders" | "positions"): [event, ...]}``."""
     await send_messages(
         (group_name(account_id), {"type": EVENT_TYPES[kind], "events": events})
         for (account_id, kind), events in batches.items()
         if events
     )
+
+
+async def current_seq(account_id: str) -> int:
+    """The number of the account's latest update (0 before the first)."""
+    raw = await loop_client().get(SEQ_PREFIX + account_id)
+    return int(raw) if raw is not None else 0
 
 
 def _parse_entry(raw: bytes) -> tuple[int, dict]:

@@ -2,7 +2,7 @@
 
 * **Snapshot** — ``{"type": "snapshot", "seq": S, "data": ...}``: the account valued now by
   :func:`portfolio.selectors.account_valuation` (the REST summary's function, so both show the
-  same figures), with its holdings, in :func:`portfolio.valuation.valuation_json`'s form. ``S``
+  same figures), with its holdings, in :func:`portfolio.presenters.valuation_json`'s form. ``S``
   is the account's sequence number read *before* valuing, so every update numbered above it
   is at least as new and is sent after it; updates at or below it are not sent.
 * **Resume** — a client that saw update ``N`` (``{"type": "resume", "last_seq": N}`` or
@@ -17,17 +17,11 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from portfolio.presenters import valuation_json
 from portfolio.selectors import account_valuation
-from portfolio.valuation import valuation_json
 
 from . import fanout
-from .redis_loop import loop_client
-
-
-async def current_seq(account_id: str) -> int:
-    """The number of the account's latest update (0 before the first)."""
-    raw = await loop_client().get(fanout.SEQ_PREFIX + account_id)
-    return int(raw) if raw is not None else 0
+from . import protocol as p
 
 
 def _valued(account_id: str) -> dict[str, Any]:
@@ -36,17 +30,13 @@ def _valued(account_id: str) -> dict[str, Any]:
 
 async def snapshot(account_id: str) -> dict[str, Any]:
     """The snapshot message (may raise the broker's errors when the book lacks the account)."""
-    seq = await current_seq(account_id)
+    seq = await fanout.current_seq(account_id)
     # Off the event loop and off Channels' single sync thread: valuing may ask the broker.
     data = await sync_to_async(_valued, thread_sensitive=False)(account_id)
-    return {"type": "snapshot", "seq": seq, "data": data}
-
-
-def update(seq: int, data: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "update", "seq": seq, "data": data}
+    return p.snapshot(seq, data)
 
 
 async def missed_updates(account_id: str, last_seq: int) -> list[dict[str, Any]] | None:
     """The update messages after ``last_seq``, or None when a snapshot must replace them."""
     kept = await fanout.updates_since(account_id, last_seq)
-    return None if kept is None else [update(seq, data) for seq, data in kept]
+    return None if kept is None else [p.update(seq, data) for seq, data in kept]

@@ -11,8 +11,8 @@ case-insensitively; a crypto pair may come with or without its slash (``BTCUSD``
 ``BTC/USD``, as the stream names it).
 
 **price_update.** Amounts are decimal strings per :mod:`portfolio.money` (prices as quoted,
-sizes and volume exact, ``change_percent`` in percent units to two places). ``price`` follows
-:func:`marketdata.price_cache.valuation_price` — the last trade if fresh, else a fresh quote's
+sizes and volume exact, ``change_percent`` in percent units to two places). ``price`` is
+:func:`portfolio.pricing.streamed_price` — the last trade if fresh, else a fresh quote's
 midpoint — the very price the portfolio values a holding at; when neither is fresh it is the
 last one seen and ``price_source`` says ``"last"``. ``change`` and ``change_percent`` are
 against the previous close; ``timestamp`` is when that price was set (exchange time).
@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from marketdata.price_cache import CachedPrice, canonical_symbol, valuation_price
+from marketdata import book
+from marketdata.price_cache import CachedPrice, canonical_symbol
 from portfolio import money
 from portfolio.classification import TABLE_CATEGORIES, classify
+from portfolio.pricing import streamed_price
 
-from . import book
 from .protocol import timestamp
 from .redis_loop import loop_client
 
@@ -57,15 +58,6 @@ class Resolved:
     not_streaming: tuple[str, ...]
 
 
-async def tracked(symbols: Iterable[str]) -> set[str]:
-    """Those of ``symbols`` some account holds (the quote consumer streams them)."""
-    symbols = list(symbols)
-    if not symbols:
-        return set()
-    flags = await loop_client().smismember(book.SYMBOLS, symbols)
-    return {symbol for symbol, flag in zip(symbols, flags, strict=True) if flag}
-
-
 def in_universe(symbol: str) -> bool:
     return classify(symbol).category in TABLE_CATEGORIES
 
@@ -74,7 +66,7 @@ async def resolve(requested: Iterable[str]) -> Resolved:
     """Apply the known-symbol rule (module docstring) to a subscription request."""
     named = {raw: normalize(raw) for raw in requested}
     candidates = list(dict.fromkeys(s for s in named.values() if s is not None))
-    streamed = await tracked(candidates)
+    streamed = await book.tracked_among(loop_client(), candidates)
     known = tuple(s for s in candidates if s in streamed or in_universe(s))
     return Resolved(
         known=known,
@@ -85,14 +77,10 @@ async def resolve(requested: Iterable[str]) -> Resolved:
 
 def price_update(cached: CachedPrice, now: datetime) -> dict[str, Any] | None:
     """Seed 003's ``price_update`` for a cached symbol; None when it has no price at all."""
-    last = cached.trade_price if cached.trade_price is not None else cached.mid
-    if last is None:
+    priced = streamed_price(cached, now)
+    if priced is None:
         return None
-    price, source, at = valuation_price(cached, last, now)
-    if at is None:
-        source = "last"
-        stamps = [moment for moment in (cached.trade_at, cached.quote_at) if moment is not None]
-        at = max(stamps) if stamps else None
+    price, source, at = priced
     close = cached.prev_close
     change = None if close is None else price - close
     return {

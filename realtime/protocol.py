@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from marketdata import moments
+
 #: Normal close (the client's own).
 NORMAL = 1000
 #: The server is going away (SIGTERM, a restart); reconnect.
@@ -155,8 +157,20 @@ def _unknown(kind: str, allowed: tuple[str, ...]) -> ProtocolError:
 
 def timestamp(moment: datetime | None = None) -> str:
     """A moment as ISO 8601 UTC with milliseconds, ``2026-01-27T12:34:56.123Z`` (seed 003)."""
-    moment = moment or datetime.now(UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moments.iso_ms(moment or datetime.now(UTC))
+
+
+def snapshot(seq: int, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "snapshot", "seq": seq, "data": data}
+
+
+def update(seq: int, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "update", "seq": seq, "data": data}
+
+
+def events(channel: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Trade events of one optional channel (``orders`` or ``positions``)."""
+    return {"type": channel, "events": items}
 
 
 def error(code: str, message: str, **details: Any) -> dict[str, Any]:

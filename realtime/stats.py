@@ -47,12 +47,11 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from marketdata import moments
+from marketdata import book, moments
 from marketdata.price_cache import price_key
 from marketdata.quotes import STATUS_KEY as QUOTES_STATUS
 from marketdata.quotes import stream_kind
 from marketdata.store import redis_client
-from realtime import book
 
 from .redis_loop import loop_client
 
@@ -348,19 +347,19 @@ def market_data(client: redis.Redis | None = None) -> dict[str, Any]:
     symbols, complete = book.tracked_symbols(client)
     streamed = sorted(s for s in symbols if stream_kind(s) is not None)
     quotes = quote_freshness(client)
+    collection = book.last_collection(client)
     pipe = client.pipeline(transaction=False)
-    pipe.hgetall(book.COLLECTION)
     for partition in range(settings.CALCULATOR_PARTITIONS):
         pipe.hgetall(calculator_key(partition))
-    collection, *calculators = pipe.execute()
-    collected = moments.parse_stored(collection.get(b"at"))
+    calculators = pipe.execute()
+    collected = moments.parse_stored(collection.get("at"))
     return {
         "trackedSymbols": len(symbols),
         "trackedSymbolsComplete": complete,
         "quotesPerSecond": quotes["messages_per_second"],
         "quoteConsumer": quotes,
         "oldestPriceAgeSeconds": _price_ages(client, streamed, now),
-        "lastCollectionAt": collection.get(b"at", b"").decode() or None,
+        "lastCollectionAt": collection.get("at") or None,
         "lastCollectionAgeSeconds": _age(collected, now),
         "calculator": _calculators(calculators, now),
     }

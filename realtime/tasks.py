@@ -1,15 +1,15 @@
-"""Celery tasks of the real-time pipeline; the work is in realtime/services.py."""
+"""Celery tasks of the real-time pipeline; the work is in realtime/collection.py."""
 
 from celery import shared_task
 
-from realtime import services
+from realtime import collection
 
 
 @shared_task(name="realtime.collect_symbols", ignore_result=True)
 def collect_symbols() -> None:
-    services.collect_symbols()
+    collection.collect_symbols()
 
 
 @shared_task(name="realtime.recalculate_all", ignore_result=True)
 def recalculate_all() -> None:
-    services.recalculate_all()
+    collection.recalculate_all()

@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from portfolio import money
-from portfolio.valuation import AccountInputs, HoldingInput, valuation_json, value_account
+from portfolio.presenters import valuation_json
+from portfolio.valuation import AccountInputs, HoldingInput, value_account
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 amounts = st.decimals(min_value=-10_000, max_value=10_000, places=4)

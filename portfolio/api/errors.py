@@ -4,7 +4,8 @@ Every failure answers ``{"error": {"code": ..., "message": ..., "details": {...}
 ``code`` is a stable machine-readable string, ``message`` a sentence a person can read, and
 ``details`` (optional) says more, e.g. which parameter was wrong and its valid values.
 
-Broker failures are translated here, and only here: Alpaca rate-limiting us is 503 with
+Domain refusals (:mod:`portfolio.errors`) get their kind's status here, and only here. Broker
+failures are translated here, and only here: Alpaca rate-limiting us is 503 with
 ``Retry-After`` (our capacity problem, not the client's), Alpaca down or unreadable is 502,
 Alpaca too slow is 504, and Alpaca refusing the request keeps Alpaca's own message. Anything
 unexpected is logged with its traceback and answered 500 in the same shape, without it.
@@ -30,12 +31,14 @@ from marketdata.errors import (
     BrokerTimeout,
     BrokerUnavailable,
 )
+from portfolio import errors as domain
 
 logger = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
-    """An error we answer on purpose: a status, a code, a sentence, optional details."""
+    """An HTTP-only error we answer on purpose (the web's own refusals: CSRF, credentials, a
+    switched-off feature); domain refusals are :class:`portfolio.errors.PortfolioError`."""
 
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "bad_request"
@@ -53,72 +56,6 @@ class ApiError(exceptions.APIException):
         self.retry_after = retry_after
 
 
-class InvalidParameter(ApiError):
-    default_code = "invalid_parameter"
-    default_detail = "A parameter is not valid."
-
-
-class IdempotencyKeyRequired(ApiError):
-    default_code = "idempotency_key_required"
-    default_detail = (
-        "Send an Idempotency-Key header (a unique string per deposit, up to 255 characters) "
-        "so a retried request can never add funds twice."
-    )
-
-
-class NotFound(ApiError):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = "not_found"
-    default_detail = "There is nothing at this address."
-
-
-class AccountNotFound(NotFound):
-    default_code = "account_not_found"
-    default_detail = "No brokerage account with this id is linked to your login."
-
-
-class NoAccount(NotFound):
-    default_code = "no_account"
-    default_detail = "No brokerage account is linked to your login yet."
-
-
-class AssetNotFound(NotFound):
-    default_code = "asset_not_found"
-    default_detail = "The broker knows no asset with this symbol or id."
-
-
-class IdempotencyKeyReused(ApiError):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_code = "idempotency_key_reused"
-    default_detail = (
-        "This Idempotency-Key was already used for a different deposit; "
-        "use a new key for a new deposit."
-    )
-
-
-class Conflict(ApiError):
-    """Not now, but retrying later will work; always carries Retry-After."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-
-class RequestInProgress(Conflict):
-    default_code = "request_in_progress"
-    default_detail = (
-        "A deposit with this Idempotency-Key is still being processed; "
-        "retry with the same key in a moment to get its result."
-    )
-
-
-class BankLinkPending(Conflict):
-    default_code = "bank_link_pending"
-    default_detail = (
-        "Your bank account is still being verified by the broker; "
-        "retry with the same Idempotency-Key in a few seconds."
-    )
-
-
 class CsrfFailed(ApiError):
     status_code = status.HTTP_403_FORBIDDEN
     default_code = "csrf_failed"
@@ -128,10 +65,20 @@ class CsrfFailed(ApiError):
     )
 
 
-class BankLinkRequired(ApiError):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_code = "bank_link_required"
-    default_detail = "Link a bank account to this brokerage account before adding funds."
+#: Each kind of domain error's HTTP status (portfolio/errors.py), most specific first.
+_DOMAIN_STATUS: tuple[tuple[type[domain.PortfolioError], int], ...] = (
+    (domain.InvalidInput, status.HTTP_400_BAD_REQUEST),
+    (domain.NotFound, status.HTTP_404_NOT_FOUND),
+    (domain.Conflict, status.HTTP_409_CONFLICT),
+    (domain.Refused, status.HTTP_422_UNPROCESSABLE_ENTITY),
+)
+
+
+def _domain_status(exc: domain.PortfolioError) -> int:
+    return next(
+        (code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind)),
+        status.HTTP_400_BAD_REQUEST,
+    )
 
 
 # What DRF's own exceptions become: status -> (code, message when DRF's is unhelpful).
@@ -235,10 +182,16 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     set_rollback()
     if isinstance(exc, Http404):
-        exc = NotFound()
+        exc = domain.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
 
+    if isinstance(exc, domain.PortfolioError):
+        return Response(
+            error_body(exc.code, exc.message, exc.details),
+            status=_domain_status(exc),
+            headers=_retry_after_header(exc.retry_after),
+        )
     if isinstance(exc, ApiError):
         return Response(
             error_body(exc.default_code, str(exc.detail), exc.details),

@@ -13,19 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketdata.errors import BrokerNotFound
 from portfolio import selectors, services
 from portfolio.api import pagination, schema, serializers
-from portfolio.api.errors import (
-    AccountNotFound,
-    ApiError,
-    AssetNotFound,
-    IdempotencyKeyRequired,
-    InvalidParameter,
-    NoAccount,
-    NotFound,
-)
+from portfolio.api.errors import ApiError
 from portfolio.api.throttling import TokenRequestThrottle, UserThrottle
+from portfolio.errors import IdempotencyKeyRequired, InvalidParameter, NotFound
 from portfolio.history import PERIODS, InvalidPeriod
 
 
@@ -57,10 +49,7 @@ class AccountView(APIView):
     def account_id(self, request: Request) -> str:
         """The requested account's id if it is linked to the caller; 404 otherwise."""
         chosen = _valid(serializers.AccountQuery, request.query_params).get("account_id")
-        link = selectors.account_for_user(request.user, chosen)
-        if link is None:
-            raise NoAccount() if chosen is None else AccountNotFound()
-        return str(link.account_id)
+        return str(selectors.linked_account(request.user, chosen).account_id)
 
 
 class TokenView(APIView):
@@ -331,10 +320,7 @@ class AssetView(APIView):
         responses=schema.responses(200, "Asset", 401, 403, 404, 422, 429, 500, 502, 503, 504),
     )
     def get(self, request: Request, symbol_or_id: str) -> Response:
-        try:
-            return Response(selectors.asset_json(symbol_or_id))
-        except BrokerNotFound:
-            raise AssetNotFound() from None
+        return Response(selectors.asset_body(symbol_or_id))
 
 
 class NotFoundView(APIView):

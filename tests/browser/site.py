@@ -25,7 +25,7 @@ import redis
 
 from clera.local_server import LocalServerError, die_with_parent
 from clera.ports import free_port
-from realtime.book import COLLECTION, SYMBOLS
+from marketdata.book.keys import COLLECTION, SYMBOLS
 from realtime.server_process import ROOT, DaphneProcess
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from typing import TypeVar
 
 import pytest
 
+from marketdata.book import keys
 from marketdata.types import Position
-from realtime import book
 
 T = TypeVar("T")
 
@@ -77,7 +77,7 @@ def dedicated_account(sandbox_accounts: list[dict]) -> str:
 def symbol_changes(redis_client) -> Iterator[Callable[[], list[dict]]]:
     """Read the tracked-set changes published since the test began, in order."""
     pubsub = redis_client.pubsub()
-    pubsub.subscribe(book.SYMBOLS_CHANNEL)
+    pubsub.subscribe(keys.SYMBOLS_CHANNEL)
 
     def read() -> list[dict]:
         messages = []

@@ -4,19 +4,21 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+from marketdata import book
+from marketdata.book import keys
 from marketdata.price_cache import CHANGES_STREAM, PriceCache, quote_fields, trade_fields
-from realtime import book
+from portfolio.pricing import book_inputs
 from tests.realtime.conftest import now, position
 
 A, B = str(uuid.UUID(int=1)), str(uuid.UUID(int=2))
 
 
 def holders(redis_client, symbol: str) -> set[str]:
-    return {m.decode() for m in redis_client.smembers(book.holders_key(symbol))}
+    return {m.decode() for m in redis_client.smembers(keys.holders_key(symbol))}
 
 
 def tracked(redis_client) -> set[str]:
-    return {m.decode() for m in redis_client.smembers(book.SYMBOLS)}
+    return {m.decode() for m in redis_client.smembers(keys.SYMBOLS)}
 
 
 def changed_accounts(redis_client) -> list[str]:
@@ -77,7 +79,7 @@ def test_collection_builds_index_and_tracked_set_and_removes_what_went(
     assert (second.dropped, second.removed) == (1, ("AAPL261218C00250000", "BTC/USD"))
     assert second.changed == (A, B)
     assert tracked(redis_client) == {"AAPL"} and holders(redis_client, "AAPL") == {A}
-    assert book.account_ids() == {A} and not redis_client.exists(book.account_key(B))
+    assert book.account_ids() == {A} and not redis_client.exists(keys.account_key(B))
     assert symbol_changes() == [
         {"added": ["AAPL", "AAPL261218C00250000", "BTC/USD"], "removed": []},
         {"added": [], "removed": ["AAPL261218C00250000", "BTC/USD"]},
@@ -171,7 +173,7 @@ def test_balances_are_not_stored_over_a_change_made_meanwhile(redis_client) -> N
 
 
 def test_inputs_price_each_holding_by_the_valuation_rule(redis_client) -> None:
-    assert book.cached_inputs(A) is None  # not booked
+    assert book_inputs(A) is None  # not booked
     book.store_collection(
         {
             A: [
@@ -182,7 +184,7 @@ def test_inputs_price_each_holding_by_the_valuation_rule(redis_client) -> None:
         },
         now(),
     )
-    assert book.cached_inputs(A) is None  # booked, but no balances yet
+    assert book_inputs(A) is None  # booked, but no balances yet
     account = book.load([A])[A]
     book.store_balances(A, Decimal("500"), Decimal("4000"), now(), account.revision, 0)
     PriceCache().write_batch(
@@ -192,7 +194,7 @@ def test_inputs_price_each_holding_by_the_valuation_rule(redis_client) -> None:
     )
     PriceCache().set_prev_close({"AAPL": Decimal("106")})
 
-    inputs = book.cached_inputs(A)
+    inputs = book_inputs(A)
 
     by_symbol = {h.symbol: h for h in inputs.holdings}
     assert (inputs.cash, inputs.last_equity) == (Decimal(500), Decimal(4000))

@@ -22,11 +22,13 @@ from channels.layers import get_channel_layer
 from django.test import override_settings
 
 from clera.embedded_redis import EmbeddedRedis
+from marketdata import book
 from marketdata.price_cache import PriceCache, trade_fields
-from realtime import book, fanout, presence, stats
-from realtime.calculator import Calculator, TradeRelay
+from realtime import fanout, presence, stats
+from realtime.broker_events import TRADE_UPDATES_CHANNEL
+from realtime.calculator import Calculator
 from realtime.redis_loop import forget_loop_client
-from realtime.services import TRADE_UPDATES_CHANNEL
+from realtime.trade_events import TradeEvents
 from tests.realtime.conftest import position
 
 pytestmark = pytest.mark.usefixtures("redis_client")
@@ -251,7 +253,7 @@ async def test_trade_events_are_batched_per_account_and_sent_only_to_watched_one
 ):
     settings.TRADE_BATCH_WINDOW = 0.3
     channel_a, channel_c = await member(A), await member(C)
-    relay = TradeRelay()
+    relay = TradeEvents()
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     order = {

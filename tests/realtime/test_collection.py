@@ -9,10 +9,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 
+from marketdata import book
+from marketdata.book import keys
 from marketdata.broker import gateway
 from marketdata.price_cache import PriceCache, canonical_symbol
 from portfolio.models import BrokerageAccount
-from realtime import book, services
+from realtime import collection
 from tests.realtime.conftest import wait_for
 
 
@@ -35,7 +37,7 @@ def test_collection_books_every_position_index_and_balance(redis_client, sandbox
     link(cash_only)
     before = gateway().all_positions()
 
-    report = services.collect_symbols()
+    report = collection.collect_symbols()
 
     after = gateway().all_positions()
     # Simulated customers keep trading: compare the accounts nobody traded meanwhile.
@@ -51,7 +53,7 @@ def test_collection_books_every_position_index_and_balance(redis_client, sandbox
         cached = {h.symbol: (h.qty, h.avg_entry_price, h.lastday_price) for h in holdings}
         assert cached == rows(before.positions[account_id]), account_id
     symbols = set().union(*(h.symbols for h in booked.values()))
-    assert set(map(bytes.decode, redis_client.smembers(book.SYMBOLS))) == symbols
+    assert set(map(bytes.decode, redis_client.smembers(keys.SYMBOLS))) == symbols
     assert report.symbols == len(symbols) and report.added
     for account in booked.values():
         for symbol in account.symbols:
@@ -83,13 +85,13 @@ def test_a_closed_position_leaves_the_index_and_the_tracked_set(
 
     gateway().submit_order(dedicated_account, stock, Decimal(2), "buy")
     wait_for(lambda: holding() == 2, what=f"the {stock} buy to fill")
-    services.collect_symbols()
+    collection.collect_symbols()
     assert book.accounts_holding([stock]) == {dedicated_account}
     assert stock in book.tracked_symbols()[0]
 
     gateway().submit_order(dedicated_account, stock, Decimal(2), "sell")
     wait_for(lambda: holding() is None, what=f"the {stock} sell to fill")
-    report = services.collect_symbols()
+    report = collection.collect_symbols()
 
     assert stock in report.removed and stock not in book.tracked_symbols()[0]
     assert book.accounts_holding([stock]) == set()
@@ -100,16 +102,16 @@ def test_a_closed_position_leaves_the_index_and_the_tracked_set(
 
 @pytest.mark.django_db(transaction=True)
 def test_two_collections_at_once_leave_one_correct_book(redis_client) -> None:
-    with services.single_run("collect_symbols", 30) as held:
+    with collection.single_run("collect_symbols", 30) as held:
         assert held
-        assert services.collect_symbols() is None  # someone else is collecting: leave
+        assert collection.collect_symbols() is None  # someone else is collecting: leave
 
     start = threading.Barrier(2)
     reports = []
 
     def collect() -> None:
         start.wait()
-        reports.append(services.collect_symbols())
+        reports.append(collection.collect_symbols())
 
     threads = [threading.Thread(target=collect) for _ in range(2)]
     for thread in threads:
@@ -120,21 +122,21 @@ def test_two_collections_at_once_leave_one_correct_book(redis_client) -> None:
     assert any(reports)
     booked = book.load(book.account_ids())
     symbols = set().union(*(a.symbols for a in booked.values()))
-    assert {m.decode() for m in redis_client.smembers(book.SYMBOLS)} == symbols
+    assert {m.decode() for m in redis_client.smembers(keys.SYMBOLS)} == symbols
     assert all(a.ready for a in booked.values())
 
 
 @pytest.mark.django_db
 def test_balances_are_fetched_once_then_again_after_a_day_roll(redis_client) -> None:
-    first = services.collect_symbols()
-    again = services.collect_symbols()
+    first = collection.collect_symbols()
+    again = collection.collect_symbols()
     assert first.balances_fetched == first.accounts and again.balances_fetched == 0
 
     # The broker rolls its day: a held symbol's previous close is not what it was.
     symbol = next(iter(book.tracked_symbols()[0]))
-    redis_client.hset(book.LASTDAY, symbol, "0.01")
+    redis_client.hset(keys.LASTDAY, symbol, "0.01")
     with override_settings(LAST_EQUITY_REFRESH_SPREAD=1):
-        rolled = services.collect_symbols()
+        rolled = collection.collect_symbols()
 
     assert book.day_roll().roll == 1
     assert rolled.balances_fetched == rolled.accounts
@@ -142,18 +144,18 @@ def test_balances_are_fetched_once_then_again_after_a_day_roll(redis_client) -> 
 
 @pytest.mark.django_db
 def test_a_rate_limit_pauses_balance_fetches_until_retry_after(redis_client, faults) -> None:
-    services.collect_symbols()
+    collection.collect_symbols()
     accounts = sorted(book.account_ids())[:3]
     book.mark_balances_due(accounts)
     faults(rate_limited=1.0, retry_after=1)
 
-    assert services.refresh_balances(set(), time.monotonic() + 10) == (0, 3)
-    assert redis_client.exists(services.BROKER_BACKOFF)
+    assert collection.refresh_balances(set(), time.monotonic() + 10) == (0, 3)
+    assert redis_client.exists(collection.BROKER_BACKOFF)
     faults(rate_limited=0)
-    assert services.refresh_balances(set(), time.monotonic() + 10) == (0, 3)  # still waiting
+    assert collection.refresh_balances(set(), time.monotonic() + 10) == (0, 3)  # still waiting
 
-    wait_for(lambda: not redis_client.exists(services.BROKER_BACKOFF), 3, "the backoff to end")
-    assert services.refresh_balances(set(), time.monotonic() + 10) == (3, 0)
+    wait_for(lambda: not redis_client.exists(collection.BROKER_BACKOFF), 3, "the backoff to end")
+    assert collection.refresh_balances(set(), time.monotonic() + 10) == (3, 0)
     assert book.balances_due() == set()
 
 
@@ -161,10 +163,10 @@ def test_a_rate_limit_pauses_balance_fetches_until_retry_after(redis_client, fau
 def test_recalculation_names_every_symbol_and_idle_account(redis_client, sandbox_accounts) -> None:
     idle = next(a["id"] for a in sandbox_accounts if a["shape"] == "empty")
     link(idle)
-    services.collect_symbols()
+    collection.collect_symbols()
     redis_client.delete("clera:changes")
 
-    assert services.recalculate_all() > 0
+    assert collection.recalculate_all() > 0
 
     (entry,) = redis_client.xrange("clera:changes")
     fields = entry[1]

@@ -12,10 +12,11 @@ import requests
 from aiohttp import web
 from django.contrib.auth import get_user_model
 
+from marketdata import book
 from marketdata.broker import gateway
 from marketdata.events import CURSOR_PREFIX, FUNDING_PATH, BrokerEvent, EventStream
 from portfolio.models import BrokerageAccount
-from realtime import book, services
+from realtime import broker_events, collection
 from tests.realtime.conftest import wait_for
 from tests.realtime.streams import Proxy, running
 
@@ -28,12 +29,12 @@ def connected(*streams: EventStream) -> bool:
 def test_fills_and_transfers_reach_the_cached_book(redis_client, dedicated_account) -> None:
     user = get_user_model().objects.create(username="events-owner")
     BrokerageAccount.objects.create(user=user, account_id=dedicated_account)
-    services.collect_symbols()
+    collection.collect_symbols()
     start = book.load([dedicated_account])[dedicated_account]
     assert start.ready and start.holdings == ()
     updates = redis_client.pubsub()
-    updates.subscribe(services.TRADE_UPDATES_CHANNEL)
-    streams = services.event_streams()
+    updates.subscribe(broker_events.TRADE_UPDATES_CHANNEL)
+    streams = broker_events.event_streams()
     relationship = gateway().ach_relationships(dedicated_account)[0]
 
     def cached() -> book.CachedAccount:
@@ -250,5 +251,5 @@ async def test_a_poison_event_is_skipped_and_a_refused_cursor_starts_live(redis_
 
 def test_malformed_trade_events_are_ignored_with_an_error(redis_client, caplog) -> None:
     event = BrokerEvent("trades", str(uuid.uuid4()), {"event": "fill", "account_id": "x"})
-    services.handle_trade_event(event)
+    broker_events.handle_trade_event(event)
     assert "ignored" in caplog.text and not redis_client.keys("clera:account:*")

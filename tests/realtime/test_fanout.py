@@ -76,7 +76,7 @@ async def test_updates_since_returns_the_gap_or_none_when_too_old(settings) -> N
 
 async def test_relayed_trade_events_carry_their_kind() -> None:
     channel = await member(fanout.group_name("acct-a"))
-    await fanout.relay_events(
+    await fanout.push_events(
         {("acct-a", "orders"): [{"event": "new"}], ("acct-a", "positions"): []}
     )
     assert await receive(channel) == {"type": "portfolio.orders", "events": [{"event": "new"}]}

@@ -16,9 +16,9 @@ from marketdata.price_cache import (
     price_key,
     quote_fields,
     trade_fields,
-    valuation_price,
 )
 from marketdata.store import async_redis_client
+from portfolio.pricing import valuation_price
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 LAST_KNOWN = Decimal("99.50")

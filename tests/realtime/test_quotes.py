@@ -18,9 +18,9 @@ from django.conf import settings
 from django.test import override_settings
 
 from clera.embedded_redis import EmbeddedRedis
+from marketdata import book
 from marketdata.price_cache import PriceCache
 from marketdata.quotes import LEADER_LOCK, STATUS_KEY, QuoteConsumer
-from realtime import book
 from tests.realtime.conftest import now, position, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rest_framework.test import APIClient
 
-from marketdata import moments
+from marketdata import book, moments
 from marketdata.quotes import STATUS_KEY
-from realtime import book, stats
+from realtime import stats
 from tests.realtime.conftest import now, position
 
 pytestmark = pytest.mark.django_db

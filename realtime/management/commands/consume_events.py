@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand
 
 from clera.processes import run_until_signalled
-from realtime.services import consume_events
+from realtime.broker_events import consume_events
 
 
 class Command(BaseCommand):

@@ -6,8 +6,8 @@ import threading
 
 from django.core.management.base import BaseCommand
 
+from marketdata.book import TrackedSymbols
 from marketdata.quotes import QuoteConsumer
-from realtime.book import TrackedSymbols
 
 logger = logging.getLogger(__name__)
 

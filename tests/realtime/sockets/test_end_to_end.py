@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from marketdata import book
 from marketdata.quotes import QuoteConsumer
-from realtime import book
 from realtime.calculator import Calculator
-from realtime.services import collect_symbols
+from realtime.collection import collect_symbols
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

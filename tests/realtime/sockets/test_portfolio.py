@@ -238,8 +238,8 @@ async def test_event_channels_are_forwarded_only_once_subscribed(connect, owner)
     await socket.send({"type": "subscribe", "channels": ["orders"]})
     assert (await socket.next_of("system"))["channels"] == ["orders"]
 
-    await fanout.relay_events({(owner.account_id, "positions"): [{"symbol": "AAPL"}]})
-    await fanout.relay_events({(owner.account_id, "orders"): [{"id": "o-1"}]})
+    await fanout.push_events({(owner.account_id, "positions"): [{"symbol": "AAPL"}]})
+    await fanout.push_events({(owner.account_id, "orders"): [{"id": "o-1"}]})
 
     # In order on one group: had the positions batch been forwarded, it would come first.
     assert await socket.next_of("orders") == {"type": "orders", "events": [{"id": "o-1"}]}

@@ -8,9 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from marketdata import moments
+from marketdata import book, moments
 from marketdata.price_cache import PriceCache, quote_fields, trade_fields
-from realtime import book
 from tests.realtime.conftest import position
 
 pytestmark = pytest.mark.django_db(transaction=True)

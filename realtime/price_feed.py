@@ -1,15 +1,15 @@
 """Price updates for /ws/stream: ONE reader of ``clera:changes`` per daphne process, fanning out
 to its local sockets — never a Redis poll per socket, never a channel-layer message per quote.
 
-Sockets :meth:`~PriceRelay.watch` and :meth:`~PriceRelay.unwatch` symbols; the relay keeps
+Sockets :meth:`~PriceFeed.watch` and :meth:`~PriceFeed.unwatch` symbols; the feed keeps
 symbol → sockets in memory. While any socket watches anything, one task reads the changes
 stream (``XREAD BLOCK``, from the stream's newest entry when it starts), collects the changed
 symbols somebody here watches, and every WS_STREAM_INTERVAL reads their prices from the price
 cache in one pipelined round trip and offers each watcher a ``price_update``. A socket's outbox
 keeps only the newest update per symbol, so a busy symbol costs a client at most one message
-per interval. When Redis fails the relay backs off (up to :data:`MAX_BACKOFF` seconds) and
-resumes from the newest entry: updates carry whole prices, so a missed entry is made good by
-the next one of the symbol.
+per interval. When Redis fails the feed backs off (:mod:`marketdata.backoff`, up to
+:data:`MAX_BACKOFF` seconds) and resumes from the newest entry: updates carry whole prices, so
+a missed entry is made good by the next one of the symbol.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from marketdata.backoff import Backoff
 from marketdata.price_cache import CHANGES_STREAM, AsyncPriceCache
 
 from .hub import loop_singleton
@@ -43,7 +44,7 @@ class Watcher(Protocol):
     def offer_price(self, symbol: str, message: dict[str, Any]) -> None: ...
 
 
-class PriceRelay:
+class PriceFeed:
     """This process's symbol → sockets map and its one reader (see the module docstring)."""
 
     def __init__(self) -> None:
@@ -72,7 +73,7 @@ class PriceRelay:
         return newest[0][0].decode() if newest else "0-0"
 
     async def _run(self, last_id: str | None) -> None:
-        backoff = 0.5
+        backoff = Backoff(maximum=MAX_BACKOFF)
         changed: set[str] = set()
         due = time.monotonic()
         while self.watchers:
@@ -95,16 +96,16 @@ class PriceRelay:
                     await self.deliver(changed)
                     changed = set()
                     due = time.monotonic() + settings.WS_STREAM_INTERVAL
-                backoff = 0.5
+                backoff.reset()
             except RedisError as error:
-                logger.warning("ws.relay redis error, retrying in %.1fs: %s", backoff, error)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                logger.warning(
+                    "ws.price_feed redis error, retrying in %.1fs: %s", backoff.seconds, error
+                )
+                await backoff.sleep()
                 last_id = None
             except Exception:  # a bug must not end price updates for the whole process
-                logger.exception("ws.relay failed; retrying in %.1fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                logger.exception("ws.price_feed failed; retrying in %.1fs", backoff.seconds)
+                await backoff.sleep()
                 changed = set()
 
     async def deliver(self, symbols: Iterable[str], only: Watcher | None = None) -> None:
@@ -120,6 +121,6 @@ class PriceRelay:
                 watcher.offer_price(symbol, message)
 
 
-def relay() -> PriceRelay:
-    """This loop's relay."""
-    return loop_singleton(PriceRelay, PriceRelay)
+def price_feed() -> PriceFeed:
+    """This loop's price feed."""
+    return loop_singleton(PriceFeed, PriceFeed)
