@@ -38,7 +38,7 @@ from alpaca.data.live.websocket import DataStream
 
 from clera.ports import free_port
 from clera.sandbox_process import SandboxProcess
-from marketdata.sandbox.market import build_assets
+from marketdata.sandbox.assets import build_assets
 
 logger = logging.getLogger("bench.sandbox_stream")
 

@@ -8,6 +8,7 @@ A trading day is named by its date in New York, as Alpaca's daily bars and histo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -132,36 +133,29 @@ class Calendar:
     def is_open(self, moment: datetime) -> bool:
         return self.session_at(moment) is not None
 
+    def _walk(self, day: date, step: int) -> Iterator[Session]:
+        """Sessions from ``day`` on, forward (``step`` 1) or backward (-1), without end."""
+        while True:
+            session = self.session(day)
+            if session is not None:
+                yield session
+            day += timedelta(days=step)
+
     def current_or_previous(self, moment: datetime) -> Session:
         """The session open at ``moment`` or else the last one that has opened before it."""
         day = moment.astimezone(NEW_YORK).date()
-        while True:
-            session = self.session(day)
-            if session is not None and session.open <= moment:
-                return session
-            day -= timedelta(days=1)
+        return next(s for s in self._walk(day, -1) if s.open <= moment)
 
     def previous(self, session: Session) -> Session:
-        day = session.day - timedelta(days=1)
-        while (prior := self.session(day)) is None:
-            day -= timedelta(days=1)
-        return prior
+        return next(self._walk(session.day - timedelta(days=1), -1))
 
     def next_open(self, moment: datetime) -> datetime:
         day = moment.astimezone(NEW_YORK).date()
-        while True:
-            session = self.session(day)
-            if session is not None and session.open > moment:
-                return session.open
-            day += timedelta(days=1)
+        return next(s.open for s in self._walk(day, 1) if s.open > moment)
 
     def next_close(self, moment: datetime) -> datetime:
         day = moment.astimezone(NEW_YORK).date()
-        while True:
-            session = self.session(day)
-            if session is not None and session.close > moment:
-                return session.close
-            day += timedelta(days=1)
+        return next(s.close for s in self._walk(day, 1) if s.close > moment)
 
 
 class AlwaysOpen(Calendar):

@@ -1,7 +1,7 @@
 """Historical and latest market data, as Alpaca's Market Data API serves it to alpaca-py.
 
 Stocks live under ``/v2/stocks`` (``StockHistoricalDataClient``), crypto under
-``/v1beta3/crypto/us`` (``CryptoHistoricalDataClient``). Bars come from :class:`.Market`
+``/v1beta3/crypto/us`` (``CryptoHistoricalDataClient``). Bars come from :mod:`.bars`
 (history is a deterministic function of the seed, the current session follows the prints);
 latest quotes, trades and snapshots read the live book. Bars paginate for real, across
 symbols, with an opaque ``next_page_token``: the SDK loops until the token is null, so a
@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .assets import Asset
+from .bars import Bar, bars_in, live_minute_bar
 from .calendar import NEW_YORK
-from .market import HISTORY_YEARS, Asset, Bar, Market
+from .market import HISTORY_YEARS, Market
 
 if TYPE_CHECKING:
     from .server import Sandbox
@@ -136,37 +138,6 @@ def bar_body(bar: Bar, stamp: Any) -> dict:
 def taker_side(price: Decimal, bid: Decimal, ask: Decimal) -> str:
     """Buyer-initiated ("B") when the print is at or above the mid, else seller ("S")."""
     return "B" if price * 2 >= bid + ask else "S"
-
-
-# -- live bars -----------------------------------------------------------------------------
-def live_minute_bar(market: Market, symbol: str, minute: datetime | None = None) -> Bar | None:
-    """The current session's minute bar starting at ``minute`` (default: the latest), built
-    from the prints the market recorded; None when nothing printed in that minute.
-
-    Trade count and VWAP are not recorded per minute, so they follow the market's own
-    convention for bars it synthesises (a trade per 100 shares, VWAP at mid-range).
-    """
-    live = market.live[symbol]
-    session = market.calendar(symbol).session(market.session_day[symbol])
-    if session is None or not live.minutes:
-        return None
-    opened = session.open.astimezone(UTC)
-    index = max(live.minutes) if minute is None else int((minute - opened).total_seconds() // 60)
-    entry = live.minutes.get(index)
-    if entry is None:
-        return None
-    first, high, low, last, volume = entry
-    asset = market.assets[symbol]
-    return Bar(
-        time=opened + timedelta(minutes=index),
-        open=asset.to_decimal(first),
-        high=asset.to_decimal(high),
-        low=asset.to_decimal(low),
-        close=asset.to_decimal(last),
-        volume=volume,
-        trade_count=max(1, volume // 100),
-        vwap=asset.to_decimal((high + low) // 2),
-    )
 
 
 # -- parameters ----------------------------------------------------------------------------
@@ -321,14 +292,14 @@ def _series(
         for session in reversed(sessions) if descending else sessions:
             bars = [
                 bar
-                for bar in market.bars(symbol, query.frame.minutes, session.open, session.close)
+                for bar in bars_in(market, symbol, query.frame.minutes, session.open, session.close)
                 if start <= bar.time <= end
             ]
             yield from reversed(bars) if descending else bars
         return
     daily = [
         bar
-        for bar in market.bars(symbol, None, start - DAILY_LOOKBACK, end + timedelta(days=1))
+        for bar in bars_in(market, symbol, None, start - DAILY_LOOKBACK, end + timedelta(days=1))
         if start <= bar.time <= end
     ]
     if query.frame.group is not None:
@@ -423,8 +394,8 @@ def snapshot(sandbox: Sandbox, symbol: str) -> dict:
     previous = calendar.previous(today)
     daily = {
         bar.time: bar
-        for bar in market.bars(
-            symbol, None, previous.open - DAILY_LOOKBACK, today.open + timedelta(minutes=1)
+        for bar in bars_in(
+            market, symbol, None, previous.open - DAILY_LOOKBACK, today.open + timedelta(minutes=1)
         )
     }
     minute = live_minute_bar(market, symbol)

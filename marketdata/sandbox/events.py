@@ -1,11 +1,12 @@
 """Broker event streams (Server-Sent Events): trade updates, funding status, account status.
 
-The exchange publishes every order and funding change here. Each stream keeps its newest
-``buffer_size`` events for replay and fans new ones out to live listeners, so a client that
-reconnects with its last ``event_id`` gets exactly what it missed and then live events, with
-no gap and no duplicate. Paths and cursors follow Alpaca: the v2 streams number events with
-ULIDs; the legacy v1 streams (the only ones alpaca-py 0.44 reads) with a per-stream integer,
-carrying the ULID as ``event_ulid`` and accepting it as ``since_ulid`` / ``until_ulid``.
+The exchange (:mod:`.exchange`, :mod:`.funding`) publishes every order and funding change
+here. Each stream keeps its newest ``buffer_size`` events for replay and fans new ones out to
+live listeners, so a client that reconnects with its last ``event_id`` gets exactly what it
+missed and then live events, with no gap and no duplicate. Paths and cursors follow Alpaca:
+the v2 streams number events with ULIDs; the legacy v1 streams (the only ones alpaca-py 0.44
+reads) with a per-stream integer, carrying the ULID as ``event_ulid`` and accepting it as
+``since_ulid`` / ``until_ulid``.
 
 Comment lines carry what Alpaca puts there: ``:heartbeat`` every ``heartbeat_seconds``,
 ``: you are reading too slowly, dropped N messages`` when a listener's bounded queue
@@ -36,8 +37,8 @@ from . import wire
 from .faults import Handler
 
 if TYPE_CHECKING:
+    from .accounts import Order
     from .server import Sandbox
-    from .world import Order
 
 logger = logging.getLogger(__name__)
 
@@ -49,26 +50,34 @@ INTERNAL_ERROR = b": internal server error\n\n"
 CLOSE_TIMEOUT = 2.0
 
 
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """What a fill's trade event reports: its price, its quantity, the position after it."""
+
+    price: Decimal
+    qty: Decimal
+    position_qty: Decimal
+
+
 def trade_update(
-    event: str,
-    order: Order,
-    at: datetime,
-    execution_id: str,
-    price: Decimal | None = None,
-    qty: Decimal | None = None,
-    position_qty: Decimal | None = None,
+    event: str, order: Order, at: datetime, execution_id: str, fill: Execution | None = None
 ) -> dict:
     """The payload of a trade-update event; only fills carry price and quantities (else null)."""
-    return {
+    payload = {
         "account_id": str(order.account_id),
         "event": event,
         "execution_id": execution_id,
         "order": wire.order(order),
         "timestamp": wire.timestamp(at),
-        "price": wire.optional_text(price),
-        "qty": wire.optional_text(qty),
-        "position_qty": wire.optional_text(position_qty),
+        "price": None,
+        "qty": None,
+        "position_qty": None,
     }
+    if fill is not None:
+        payload["price"] = wire.text(fill.price)
+        payload["qty"] = wire.text(fill.qty)
+        payload["position_qty"] = wire.text(fill.position_qty)
+    return payload
 
 
 def funding_update(

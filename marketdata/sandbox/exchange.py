@@ -1,21 +1,17 @@
-"""The sandbox's exchange: orders fill over time, transfers settle, customers keep trading.
+"""The sandbox's exchange: orders are checked, acknowledged, filled over time or expire.
 
-Everything that changes an account after the world is built goes through here, and every
-change is published on the Broker event streams (:mod:`.events`):
+Every order placed after the world is built goes through here, and every change is published
+on the Broker ``trades`` event stream (:mod:`.events`):
 
-* Orders are checked the way Alpaca rejects them (:class:`ExchangeError`), accepted at once,
+* Orders are checked the way Alpaca rejects them (:class:`.errors.ApiError`), accepted at once,
   acknowledged as ``new`` a moment later, then filled through :meth:`World.apply_fill` at the
   market's last price: market orders 0.5–3 s after acknowledgement (larger ones sometimes in
   two parts), limit orders once the last price crosses the limit. A market order for a
   closed market (``--calendar nyse``) is accepted and queued until the next open, as Alpaca
   queues it; day orders still open at their session's close expire. Under the default
   always-open calendar nothing expires.
-* ACH relationships are QUEUED, then APPROVED; transfers go QUEUED → SENT_TO_CLEARING →
-  COMPLETE over a couple of seconds, and only at COMPLETE does cash move
-  (:meth:`World.apply_transfer`).
-* Simulated customers trade at ``config.orders_per_minute`` across the world: small market
-  orders in symbols an account already holds, never closing or flipping a position, never
-  buying anything new, so every account keeps its shape forever.
+* The exchange's loop also steps ACH funding (:mod:`.funding`) and lets the simulated
+  customers trade (:mod:`.customers`); :meth:`Exchange.stats` counts all three.
 
 Orders are ``market`` or ``limit``. Day and gtc orders rest; an ioc or fok limit order fills
 at once if it is marketable when acknowledged and is canceled otherwise (market orders always
@@ -26,8 +22,8 @@ price plus a 2% collar. Short sales need a margin account and a shortable asset;
 not take a long position below zero.
 
 All of it runs on one background loop ticking every ``TICK_SECONDS``: due actions sit in a
-heap, resting limit orders in per-symbol heaps keyed by integer price units, so a tick costs
-a few heap peeks however many accounts the world holds.
+heap (:mod:`.scheduler`), resting limit orders in per-symbol heaps keyed by integer price
+units, so a tick costs a few heap peeks however many accounts the world holds.
 """
 
 from __future__ import annotations
@@ -40,21 +36,22 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from functools import partial
 from typing import TYPE_CHECKING
-from uuid import UUID
 
+from .accounts import ZERO, Account, Order
 from .calendar import AlwaysOpen
-from .events import funding_update, trade_update
-from .world import CENT, ZERO, Account, AchRelationship, Order, Transfer
+from .customers import Customers
+from .errors import forbidden, invalid, not_cancelable
+from .events import Execution, trade_update
+from .funding import Funding
+from .scheduler import Scheduler
 
 if TYPE_CHECKING:
+    from .assets import Asset
     from .events import EventLog
-    from .market import Asset
     from .server import Sandbox
 
 logger = logging.getLogger(__name__)
@@ -67,9 +64,6 @@ SECOND_FILL_DELAY = (0.3, 1.5)
 PARTIAL_FILL_NOTIONAL = Decimal(1000)
 PARTIAL_FILL_CHANCE = 0.35
 MARKET_BUY_COLLAR = Decimal("1.02")
-RELATIONSHIP_APPROVAL_DELAY = (0.2, 0.6)
-TRANSFER_STEP_DELAY = {"QUEUED": (0.3, 0.8), "SENT_TO_CLEARING": (0.5, 1.2)}
-PENDING_TRANSFER = frozenset({"QUEUED", "SENT_TO_CLEARING"})
 ORDER_TYPES = ("market", "limit")
 TIME_IN_FORCE = ("day", "gtc", "ioc", "fok", "opg", "cls")
 IMMEDIATE = frozenset({"ioc", "fok"})
@@ -87,58 +81,31 @@ COUNTS = (
     "transfers_completed",
     "transfers_rejected",
 )
-#: Shapes simulated customers never trade for: they hold nothing to trade in.
-PASSIVE_SHAPES = frozenset({"empty", "cash_only"})
-CRYPTO_QUANTUM = Decimal("0.0001")
-FRACTIONAL_QUANTUM = Decimal("0.001")
 FILL_QUANTUM = Decimal("1E-9")
-
-
-class ExchangeError(Exception):
-    """A rejection as Alpaca answers it: HTTP status, Alpaca error code and message."""
-
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def _invalid(message: str) -> ExchangeError:
-    return ExchangeError(422, 40010001, message)
 
 
 def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-@dataclass(order=True)
-class _Task:
-    due: datetime
-    seq: int
-    action: Callable[[datetime], None] = field(compare=False)
-
-
 class Exchange:
-    """Order matching, funding settlement and simulated customer activity for one world."""
+    """Order matching for one world, and the loop that also runs its funding and customers."""
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self.world = sandbox.world
         self.market = sandbox.market
+        # One seeded stream for every delay, partial fill and customer choice.
         self._rng = random.Random(f"{sandbox.config.seed}:exchange")
         self._seq = itertools.count()
-        self._tasks: list[_Task] = []
+        self.scheduler = Scheduler(self._rng)
+        self.funding = Funding(self)
         self._open: dict[str, tuple[Account, Order]] = {}
         # Resting limit orders per symbol: (−units, seq, id) for buys, (units, seq, id) for sells.
         self._bids: dict[str, list[tuple[int, int, str]]] = {}
         self._offers: dict[str, list[tuple[int, int, str]]] = {}
         self._expiries: list[tuple[datetime, int, str]] = []
-        self._traders = [
-            a for a in self.world.accounts.values() if a.shape not in PASSIVE_SHAPES and a.holdings
-        ]
-        self._customer_orders_due = 0.0
-        self._last_tick: datetime | None = None
+        self.customers = Customers(self, self._rng, sandbox.config.orders_per_minute)
         self._counts: Counter[str] = Counter()
         self._busy_seconds = 0.0
         for account, order in self.world.orders.values():
@@ -163,7 +130,19 @@ class Exchange:
         client_order_id: str | None,
     ) -> Order:
         """Check and accept an order; it is acknowledged and filled later by :meth:`run`."""
-        self._check_order(account, asset, side, qty, order_type, time_in_force, limit_price)
+        if side not in ("buy", "sell"):
+            raise invalid(f"invalid side {side!r}")
+        if order_type not in ORDER_TYPES:
+            raise invalid(f"order type {order_type!r} is not supported by the sandbox")
+        if time_in_force not in TIME_IN_FORCE:
+            raise invalid(f"invalid time_in_force {time_in_force!r}")
+        if order_type == "limit" and (limit_price is None or limit_price <= 0):
+            raise invalid("limit orders need a positive limit_price")
+        if qty <= 0:
+            raise invalid("qty must be > 0")
+        if qty != qty.to_integral_value() and not asset.fractionable:
+            raise invalid(f"asset {asset.symbol} is not fractionable")
+        self._check_cover(account, asset, side, qty, limit_price)
         now = datetime.now(UTC)
         order = self.world.new_order(
             account,
@@ -179,13 +158,13 @@ class Exchange:
         )
         self._open[str(order.id)] = (account, order)
         self._counts["orders_submitted"] += 1
-        self._after(now, ACK_DELAY, partial(self._acknowledge, account, order))
+        self.scheduler.after(now, ACK_DELAY, partial(self._acknowledge, account, order))
         return order
 
     def cancel_order(self, account: Account, order: Order) -> None:
         """Cancel what is left of an open order."""
         if not order.is_open:
-            raise ExchangeError(422, 42210000, "order is not cancelable")
+            raise not_cancelable("order")
         self._cancel(order, datetime.now(UTC))
 
     def _cancel(self, order: Order, now: datetime) -> None:
@@ -206,11 +185,16 @@ class Exchange:
                 power -= self._cost(order.asset, order.qty - order.filled_qty, order.limit_price)
         return max(power, ZERO)
 
+    def market_buy_price(self, symbol: str) -> Decimal:
+        """What a market buy is costed at: the last price plus the collar."""
+        return self.market.last_price(symbol) * MARKET_BUY_COLLAR
+
     def _cost(self, asset: Asset, qty: Decimal, limit_price: Decimal | None) -> Decimal:
-        price = limit_price or self.market.last_price(asset.symbol) * MARKET_BUY_COLLAR
+        price = limit_price or self.market_buy_price(asset.symbol)
         return qty * price * asset.multiplier
 
-    def _pending_qty(self, account: Account, symbol: str, side: str) -> Decimal:
+    def pending_qty(self, account: Account, symbol: str, side: str) -> Decimal:
+        """What the account's open orders on ``side`` still hold of ``symbol``."""
         return sum(
             (
                 o.qty - o.filled_qty
@@ -220,52 +204,30 @@ class Exchange:
             ZERO,
         )
 
-    def _check_order(
-        self,
-        account: Account,
-        asset: Asset,
-        side: str,
-        qty: Decimal,
-        order_type: str,
-        time_in_force: str,
-        limit_price: Decimal | None,
+    def _check_cover(
+        self, account: Account, asset: Asset, side: str, qty: Decimal, limit_price: Decimal | None
     ) -> None:
-        if side not in ("buy", "sell"):
-            raise _invalid(f"invalid side {side!r}")
-        if order_type not in ORDER_TYPES:
-            raise _invalid(f"order type {order_type!r} is not supported by the sandbox")
-        if time_in_force not in TIME_IN_FORCE:
-            raise _invalid(f"invalid time_in_force {time_in_force!r}")
-        if order_type == "limit" and (limit_price is None or limit_price <= 0):
-            raise _invalid("limit orders need a positive limit_price")
-        if qty <= 0:
-            raise _invalid("qty must be > 0")
-        if qty != qty.to_integral_value() and not asset.fractionable:
-            raise _invalid(f"asset {asset.symbol} is not fractionable")
+        """A buy needs buying power; a sell, the quantity held or a short the account may take."""
         marginable = asset.asset_class == "us_equity"
         if side == "buy":
             if self._cost(asset, qty, limit_price) > self.buying_power(account, marginable):
-                raise ExchangeError(403, 40310000, "insufficient buying power")
+                raise forbidden("insufficient buying power")
             return
         holding = account.holdings.get(asset.symbol)
         held = holding.qty if holding else ZERO
         if held > 0:
-            available = held - self._pending_qty(account, asset.symbol, "sell")
+            available = held - self.pending_qty(account, asset.symbol, "sell")
             if qty > available:
-                raise ExchangeError(
-                    403,
-                    40310000,
+                raise forbidden(
                     f"insufficient qty available for order (requested: {_plain(qty)}, "
-                    f"available: {_plain(max(available, ZERO))})",
+                    f"available: {_plain(max(available, ZERO))})"
                 )
         elif not (asset.shortable and account.multiplier > 1):
-            raise ExchangeError(
-                403,
-                40310000,
-                f"insufficient qty available for order (requested: {_plain(qty)}, available: 0)",
+            raise forbidden(
+                f"insufficient qty available for order (requested: {_plain(qty)}, available: 0)"
             )
         elif self._cost(asset, qty, limit_price) > self.buying_power(account, marginable):
-            raise ExchangeError(403, 40310000, "insufficient buying power")
+            raise forbidden("insufficient buying power")
 
     def _acknowledge(self, account: Account, order: Order, now: datetime) -> None:
         if order.status != "accepted":
@@ -293,7 +255,9 @@ class Exchange:
         self._open[order_id] = (account, order)
         asset = order.asset
         if order.order_type == "market":
-            self._after(order.updated_at, MARKET_FILL_DELAY, partial(self._fill_market, order_id))
+            self.scheduler.after(
+                order.updated_at, MARKET_FILL_DELAY, partial(self._fill_market, order_id)
+            )
         else:
             units = order.limit_price.scaleb(asset.scale)
             if order.side == "buy":
@@ -315,13 +279,13 @@ class Exchange:
         symbol = order.asset.symbol
         if not self.market.is_open(symbol, now):
             opens = self.market.calendar(symbol).next_open(now)
-            self._after(opens, MARKET_FILL_DELAY, partial(self._fill_market, order_id))
+            self.scheduler.after(opens, MARKET_FILL_DELAY, partial(self._fill_market, order_id))
             return
         remaining = order.qty - order.filled_qty
         part = self._first_part(order, remaining)
         if part:
             self._fill(account, order, part, now)
-            self._after(now, SECOND_FILL_DELAY, partial(self._fill_market, order_id))
+            self.scheduler.after(now, SECOND_FILL_DELAY, partial(self._fill_market, order_id))
         else:
             self._fill(account, order, remaining, now)
 
@@ -347,21 +311,14 @@ class Exchange:
             self._counts["orders_filled"] += 1
         holding = account.holdings.get(order.asset.symbol)
         event = "fill" if order.status == "filled" else "partial_fill"
-        self._publish_trade(event, order, now, price, qty, holding.qty if holding else ZERO)
+        fill = Execution(price, qty, holding.qty if holding else ZERO)
+        self._publish_trade(event, order, now, fill)
 
     def _publish_trade(
-        self,
-        event: str,
-        order: Order,
-        now: datetime,
-        price: Decimal | None = None,
-        qty: Decimal | None = None,
-        position_qty: Decimal | None = None,
+        self, event: str, order: Order, now: datetime, fill: Execution | None = None
     ) -> None:
         execution_id = str(self.world.new_id())
-        self.events.publish(
-            "trades", trade_update(event, order, now, execution_id, price, qty, position_qty)
-        )
+        self.events.publish("trades", trade_update(event, order, now, execution_id, fill))
 
     def _cross_limits(self, now: datetime) -> None:
         """Fill resting limit orders the last price has reached (at that better-or-equal price)."""
@@ -395,219 +352,17 @@ class Exchange:
             self._counts["orders_expired"] += 1
             self._publish_trade("expired", order, now)
 
-    # -- funding -------------------------------------------------------------------------
-    def create_relationship(
-        self,
-        account: Account,
-        owner_name: str,
-        bank_account_type: str,
-        bank_account_number: str,
-        bank_routing_number: str,
-        nickname: str | None,
-    ) -> AchRelationship:
-        """Link a bank account: QUEUED now, APPROVED a moment later."""
-        if bank_account_type not in ("CHECKING", "SAVINGS"):
-            raise _invalid("bank_account_type must be CHECKING or SAVINGS")
-        now = datetime.now(UTC)
-        relationship = AchRelationship(
-            id=self.world.new_id(),
-            account_id=account.id,
-            owner_name=owner_name,
-            bank_account_type=bank_account_type,
-            bank_account_number=bank_account_number,
-            bank_routing_number=bank_routing_number,
-            nickname=nickname or "",
-            status="QUEUED",
-            created_at=now,
-            updated_at=now,
-        )
-        account.relationships.append(relationship)
-        self._publish_funding(relationship, "", now)
-        self._after(now, RELATIONSHIP_APPROVAL_DELAY, partial(self._approve, relationship))
-        return relationship
-
-    def _approve(self, relationship: AchRelationship, now: datetime) -> None:
-        if relationship.status == "QUEUED":
-            relationship.status = "APPROVED"
-            relationship.updated_at = now
-            self._publish_funding(relationship, "QUEUED", now)
-
-    def submit_transfer(
-        self, account: Account, relationship_id: UUID | None, amount: Decimal, direction: str
-    ) -> Transfer:
-        """Start an ACH transfer over an approved relationship (the first one when None)."""
-        if direction not in ("INCOMING", "OUTGOING"):
-            raise _invalid("direction must be INCOMING or OUTGOING")
-        if amount <= 0 or amount != amount.quantize(CENT):
-            raise _invalid("amount must be a positive amount in dollars and cents")
-        relationship = self._approved_relationship(account, relationship_id)
-        if direction == "OUTGOING" and amount > self.withdrawable(account):
-            raise ExchangeError(403, 40310000, "insufficient cash available for withdrawal")
-        now = datetime.now(UTC)
-        transfer = Transfer(
-            id=self.world.new_id(),
-            account_id=account.id,
-            relationship_id=relationship.id,
-            amount=amount,
-            direction=direction,
-            status="QUEUED",
-            created_at=now,
-            updated_at=now,
-        )
-        account.transfers.append(transfer)
-        self._counts["transfers_submitted"] += 1
-        self._publish_funding(transfer, "", now)
-        self._after(now, TRANSFER_STEP_DELAY["QUEUED"], partial(self._advance, account, transfer))
-        return transfer
-
-    def cancel_transfer(self, account: Account, transfer: Transfer) -> None:
-        """Cancel a transfer that has not yet been sent to clearing."""
-        if transfer.status != "QUEUED":
-            raise ExchangeError(422, 42210000, "transfer is not cancelable")
-        now = datetime.now(UTC)
-        transfer.status = "CANCELED"
-        transfer.updated_at = now
-        self._publish_funding(transfer, "QUEUED", now)
-
-    def withdrawable(self, account: Account) -> Decimal:
-        """Cash not already promised to withdrawals in flight."""
-        pending = sum(
-            (
-                t.amount
-                for t in account.transfers
-                if t.direction == "OUTGOING" and t.status in PENDING_TRANSFER
-            ),
-            ZERO,
-        )
-        return max(account.cash - pending, ZERO)
-
-    def _approved_relationship(
-        self, account: Account, relationship_id: UUID | None
-    ) -> AchRelationship:
-        if relationship_id is None:
-            for relationship in account.relationships:
-                if relationship.status == "APPROVED":
-                    return relationship
-            raise _invalid("the account has no approved ACH relationship")
-        for relationship in account.relationships:
-            if str(relationship.id) == str(relationship_id):
-                if relationship.status != "APPROVED":
-                    raise _invalid(f"ACH relationship is {relationship.status}, not APPROVED")
-                return relationship
-        raise ExchangeError(404, 40410000, "relationship not found")
-
-    def _advance(self, account: Account, transfer: Transfer, now: datetime) -> None:
-        """QUEUED → SENT_TO_CLEARING → COMPLETE (cash moves), or REJECTED if cash ran short."""
-        status = transfer.status
-        if status == "QUEUED":
-            transfer.status = "SENT_TO_CLEARING"
-            transfer.updated_at = now
-            step = TRANSFER_STEP_DELAY[transfer.status]
-            self._after(now, step, partial(self._advance, account, transfer))
-        elif status == "SENT_TO_CLEARING":
-            if transfer.direction == "OUTGOING" and account.cash < transfer.amount:
-                transfer.status = "REJECTED"
-                transfer.reason = "insufficient funds"
-                transfer.updated_at = now
-                self._counts["transfers_rejected"] += 1
-            else:
-                self.world.apply_transfer(account, transfer, now)
-                self._counts["transfers_completed"] += 1
-        else:
-            return  # canceled meanwhile
-        self._publish_funding(transfer, status, now)
-
-    def _publish_funding(
-        self, entity: Transfer | AchRelationship, status_from: str, now: datetime
-    ) -> None:
-        kind = "Transfer" if isinstance(entity, Transfer) else "BankRelationship"
-        self.events.publish(
-            "funding",
-            funding_update(
-                kind, str(entity.id), str(entity.account_id), status_from, entity.status
-            ),
-        )
-
-    # -- simulated customers ---------------------------------------------------------------
-    def _trade_for_customers(self, now: datetime) -> None:
-        """Submit ``orders_per_minute`` customer orders, spread evenly over the ticks."""
-        if self._last_tick is not None:
-            elapsed = (now - self._last_tick).total_seconds()
-            rate = self.sandbox.config.orders_per_minute / 60
-            self._customer_orders_due = min(self._customer_orders_due + rate * elapsed, rate + 1)
-        while self._customer_orders_due >= 1:
-            self._customer_orders_due -= 1
-            self._customer_order(now)
-
-    def _customer_order(self, now: datetime) -> None:
-        """A small market order that grows or trims (never closes) a position the account holds."""
-        if not self._traders:
-            return
-        account = self._rng.choice(self._traders)
-        holdings = [
-            h
-            for h in account.holdings.values()
-            if h.asset.multiplier == 1 and self.market.is_open(h.asset.symbol, now)
-        ]
-        if not holdings:
-            return
-        holding = self._rng.choice(holdings)
-        asset = holding.asset
-        if asset.is_crypto:
-            quantum = CRYPTO_QUANTUM
-        elif account.shape == "fractional" and asset.fractionable:
-            quantum = FRACTIONAL_QUANTUM
-        else:
-            quantum = Decimal(1)
-        grows = self._rng.random() < 0.5
-        opening_side = "buy" if holding.qty > 0 else "sell"
-        closing_side = "sell" if holding.qty > 0 else "buy"
-        share = Decimal(str(self._rng.uniform(0.02, 0.2)))
-        if grows:
-            budget = self.buying_power(account, asset.asset_class == "us_equity") * share
-            qty = (budget / (self.market.last_price(asset.symbol) * MARKET_BUY_COLLAR)).quantize(
-                quantum, ROUND_DOWN
-            )
-            side = opening_side
-        else:
-            available = abs(holding.qty) - self._pending_qty(account, asset.symbol, closing_side)
-            qty = (available * share).quantize(quantum, ROUND_DOWN)
-            side = closing_side
-            if qty >= available:
-                return
-        if qty <= 0:
-            return
-        try:
-            self.submit_order(
-                account, asset, side, qty, "market", "gtc" if asset.is_crypto else "day", None, None
-            )
-            self._counts["customer_orders"] += 1
-        except ExchangeError as error:
-            logger.debug("customer order for %s refused: %s", account.id, error.message)
-
     # -- the loop ------------------------------------------------------------------------
-    def _after(
-        self, start: datetime, delay: tuple[float, float], action: Callable[[datetime], None]
-    ) -> None:
-        due = start + timedelta(seconds=self._rng.uniform(*delay))
-        heapq.heappush(self._tasks, _Task(due, next(self._seq), action))
-
     def tick(self, now: datetime) -> None:
         """Do everything due by ``now``: acknowledge, fill, expire, settle, trade for customers.
 
         :meth:`run` calls it with the wall clock; a test may call it with a later moment to see
         what a calendar's open or close does.
         """
-        while self._tasks and self._tasks[0].due <= now:
-            task = heapq.heappop(self._tasks)
-            try:
-                task.action(now)
-            except Exception:
-                logger.exception("exchange action %r failed", task.action)
+        self.scheduler.run_due(now)
         self._cross_limits(now)
         self._expire(now)
-        self._trade_for_customers(now)
-        self._last_tick = now
+        self.customers.trade(now)
 
     async def run(self) -> None:
         """Tick for the life of the process; a failing tick is logged and the loop goes on."""
@@ -624,9 +379,11 @@ class Exchange:
         return (
             dict.fromkeys(COUNTS, 0)
             | self._counts
+            | self.funding.counts
+            | self.customers.counts
             | {
                 "open_orders": len(self._open),
-                "scheduled": len(self._tasks),
+                "scheduled": len(self.scheduler),
                 "busy_seconds": round(self._busy_seconds, 4),
             }
         )

@@ -50,9 +50,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from .accounts import CASHFLOW_TYPES, RATIO, ZERO, Account
 from .calendar import NEW_YORK, Calendar
-from .wire import ApiError, PortfolioHistory
-from .world import CASHFLOW_TYPES, RATIO, ZERO, Account, World
+from .errors import ApiError, invalid
+from .wire import PortfolioHistory
+from .world import World
 
 TICK = timedelta(microseconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -74,10 +76,6 @@ EXTENDED_OPEN = time(4)
 EXTENDED_CLOSE = time(20)
 #: A daily point counts activities up to this New York time, as ``World.equity_at`` does.
 DAY_CUTOFF = time(23, 59, 59)
-
-
-def invalid(message: str) -> ApiError:
-    return ApiError(422, 40010001, message)
 
 
 def parse_moment(name: str, value: str) -> datetime:

@@ -1,11 +1,12 @@
-"""The sandbox's prices: a seeded universe, daily and intraday history, and live random walks.
+"""The sandbox's prices: daily and intraday history, and live random walks, for every asset.
 
 Prices are geometric random walks quantised to realistic ticks (a cent for stocks over $1,
 finer below a dollar and for crypto) with a bid/ask spread around the walk. Everything is a
 deterministic function of the seed except the live walk, which starts from the generated
 "now" and then follows the quotes the sandbox actually publishes, so history, positions and
 the stream always agree. Values leave this module as ``Decimal``; the walk itself runs on
-floats and is quantised on every step.
+floats and is quantised on every step. The assets come from :mod:`.assets`; :mod:`.bars`
+turns these prices into OHLCV bars.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from functools import cached_property
 
 import numpy
 
+from .assets import Asset
 from .calendar import AlwaysOpen, Calendar, Session
-from .universe import Instrument, load_universe
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 #: Past sessions' minute paths kept in memory (each up to 1,440 floats); the rest regenerate.
@@ -40,196 +41,12 @@ VOLATILITY = {
     "crypto": 0.70,
     "option": 1.10,
 }
-#: Option contracts the sandbox lists: (underlying, years to expiry, strike as a share of spot).
-OPTION_SERIES = (("AAPL", 1, 1.0), ("MSFT", 1, 1.1), ("SPY", 1, 0.95))
-
-
-@dataclass(frozen=True)
-class Asset:
-    """An instrument as the sandbox trades it: the universe row plus id, tick and multiplier."""
-
-    id: uuid.UUID
-    symbol: str
-    name: str
-    asset_class: str  # us_equity | us_option | crypto
-    exchange: str
-    category: str
-    sector: str
-    industry: str
-    scale: int  # decimal places of a price
-    tick_units: int  # minimum price increment, in units of 10**-scale
-    multiplier: int  # 100 for an option contract, else 1
-    fractionable: bool
-    shortable: bool
-    reference_price: Decimal
-    underlying: str | None = None
-
-    @property
-    def is_crypto(self) -> bool:
-        return self.asset_class == "crypto"
-
-    def to_decimal(self, units: int) -> Decimal:
-        return Decimal(units).scaleb(-self.scale)
-
-    def to_units(self, price: float) -> int:
-        """Nearest tick to ``price``, never below one tick."""
-        ticks = max(1, round(price * 10**self.scale / self.tick_units))
-        return ticks * self.tick_units
-
-
-def _price_scale(price: Decimal, asset_class: str) -> tuple[int, int]:
-    """Decimal places and tick size (in those places) of a price, as US venues quote them."""
-    if asset_class != "crypto":
-        return (2, 1) if price >= 1 else (4, 1)
-    if price >= 1000:
-        return 2, 1
-    if price >= 1:
-        return 4, 1
-    if price >= Decimal("0.01"):
-        return 6, 1
-    return 9, 1
 
 
 def _stable_seed(seed: int, *parts: str) -> int:
     """A seed for numpy derived from the sandbox seed and names, stable across runs."""
     digest = hashlib.sha256(":".join((str(seed), *parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big")
-
-
-def _asset_id(seed: int, symbol: str) -> uuid.UUID:
-    return uuid.UUID(int=random.Random(f"{seed}:asset:{symbol}").getrandbits(128), version=4)
-
-
-def _synthetic_stocks(count: int, seed: int, sectors: list[tuple[str, str]]) -> list[Instrument]:
-    """Made-up small caps for universes larger than the shipped list; names say they are made up."""
-    rng = random.Random(f"{seed}:synthetic")
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    out: list[Instrument] = []
-    seen: set[str] = set()
-    while len(out) < count:
-        symbol = "".join(rng.choice(letters) for _ in range(rng.choice((3, 4))))
-        if symbol in seen:
-            continue
-        seen.add(symbol)
-        sector, industry = sectors[len(out) % len(sectors)]
-        price = Decimal(str(round(rng.uniform(3, 180), 2)))
-        out.append(
-            Instrument(
-                symbol=f"X{symbol}",
-                name=f"{symbol.title()} Holdings (sandbox)",
-                asset_class="us_equity",
-                exchange=rng.choice(("NASDAQ", "NYSE")),
-                category="stock",
-                sector=sector,
-                industry=industry,
-                reference_price=price,
-            )
-        )
-    return out
-
-
-def build_assets(symbols: int, seed: int) -> list[Asset]:
-    """The sandbox's tradable universe: ``symbols`` streamable instruments plus a few options.
-
-    A fixed share of the slots go to crypto pairs and ETFs of each kind so that every account
-    shape can be built at any size; stocks fill the rest, the most widely held first, and
-    made-up small caps extend the list past what the shipped table holds.
-    """
-    universe = load_universe()
-    by_category: dict[str, list[Instrument]] = {}
-    for instrument in universe:
-        by_category.setdefault(instrument.category, []).append(instrument)
-    symbols = max(symbols, 40)
-    quotas = {
-        "crypto": min(len(by_category["crypto"]), max(4, symbols // 15)),
-        "etf_broad": min(len(by_category["etf_broad"]), max(4, symbols // 25)),
-        "etf_sector": min(len(by_category["etf_sector"]), max(4, symbols // 25)),
-        "etf_bond": min(len(by_category["etf_bond"]), max(4, symbols // 25)),
-    }
-    chosen: list[Instrument] = []
-    for category, quota in quotas.items():
-        chosen.extend(by_category[category][:quota])
-    stock_slots = symbols - len(chosen)
-    stocks = _stocks_across_sectors(by_category["stock"], stock_slots)
-    if stock_slots > len(stocks):
-        sectors = sorted({(s.sector, s.industry) for s in by_category["stock"]})
-        stocks += _synthetic_stocks(stock_slots - len(stocks), seed, sectors)
-    chosen = stocks + chosen
-    assets = [_asset(instrument, seed) for instrument in chosen]
-    by_symbol = {a.symbol: a for a in assets}
-    assets.extend(_options(by_symbol, seed))
-    return assets
-
-
-def _stocks_across_sectors(stocks: list[Instrument], slots: int) -> list[Instrument]:
-    """The most widely held stocks, taken round-robin by sector so small universes stay broad."""
-    queues: dict[str, list[Instrument]] = {}
-    for stock in stocks:
-        queues.setdefault(stock.sector, []).append(stock)
-    out: list[Instrument] = []
-    while len(out) < slots and any(queues.values()):
-        for queue in queues.values():
-            if queue and len(out) < slots:
-                out.append(queue.pop(0))
-    return out
-
-
-def _asset(instrument: Instrument, seed: int) -> Asset:
-    scale, tick = _price_scale(instrument.reference_price, instrument.asset_class)
-    if instrument.asset_class != "crypto" and instrument.reference_price >= 1:
-        scale, tick = 2, 1
-    is_stock = instrument.category == "stock"
-    return Asset(
-        id=_asset_id(seed, instrument.symbol),
-        symbol=instrument.symbol,
-        name=instrument.name,
-        asset_class=instrument.asset_class,
-        exchange=instrument.exchange,
-        category=instrument.category,
-        sector=instrument.sector,
-        industry=instrument.industry,
-        scale=scale,
-        tick_units=tick,
-        multiplier=1,
-        fractionable=instrument.asset_class == "crypto" or instrument.reference_price >= 1,
-        shortable=is_stock or instrument.category.startswith("etf"),
-        reference_price=instrument.reference_price,
-    )
-
-
-def _options(by_symbol: dict[str, Asset], seed: int) -> list[Asset]:
-    """Call contracts on a few widely held underlyings, in OCC symbology."""
-    out = []
-    for underlying, years, moneyness in OPTION_SERIES:
-        spot = by_symbol.get(underlying)
-        if spot is None:
-            continue
-        expiry = date(date.today().year + years, 12, 18)
-        strike = (spot.reference_price * Decimal(str(moneyness))).quantize(Decimal("5"))
-        symbol = f"{underlying}{expiry:%y%m%d}C{int(strike * 1000):08d}"
-        premium = max(
-            Decimal("0.50"), (spot.reference_price * Decimal("0.08")).quantize(Decimal("0.01"))
-        )
-        out.append(
-            Asset(
-                id=_asset_id(seed, symbol),
-                symbol=symbol,
-                name=f"{underlying} {expiry:%b %d %Y} {strike} Call",
-                asset_class="us_option",
-                exchange=spot.exchange,
-                category="option",
-                sector=spot.sector,
-                industry=spot.industry,
-                scale=2,
-                tick_units=1 if premium < 3 else 5,
-                multiplier=100,
-                fractionable=False,
-                shortable=False,
-                reference_price=premium,
-                underlying=underlying,
-            )
-        )
-    return out
 
 
 @dataclass
@@ -245,20 +62,6 @@ class Tick:
     trade_price: Decimal | None = None
     trade_size: int | float | None = None
     trade_id: int | None = None
-
-
-@dataclass
-class Bar:
-    """An OHLCV bar starting at ``time``."""
-
-    time: datetime
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: int
-    trade_count: int
-    vwap: Decimal
 
 
 @dataclass
@@ -297,6 +100,7 @@ class Market:
         self.seed = seed
         self.assets = {a.symbol: a for a in assets}
         self.assets_by_id = {str(a.id): a for a in assets}
+        self._unslashed = {a.symbol.replace("/", ""): a for a in assets if a.is_crypto}
         self.stock_calendar = stock_calendar
         self.crypto_calendar = AlwaysOpen()
         self.started_at = now
@@ -314,6 +118,18 @@ class Market:
         self._streamable = streamable
         self._cum_weights = [sum(weights[: i + 1]) for i in range(len(weights))]
         self._rng = random.Random(f"{seed}:live")
+
+    def find(self, key: str) -> Asset | None:
+        """An asset by symbol (crypto with or without the slash, any case) or by id."""
+        upper = key.upper()
+        found = self.assets.get(key) or self.assets.get(upper) or self._unslashed.get(upper)
+        if found is not None:
+            return found
+        try:
+            asset_id = uuid.UUID(key)
+        except ValueError:
+            return None
+        return self.assets_by_id.get(str(asset_id))
 
     # -- calendars -----------------------------------------------------------------------
     def calendar(self, symbol: str) -> Calendar:
@@ -386,7 +202,7 @@ class Market:
         rng = random.Random(f"{self.seed}:prevclose:{asset.symbol}")
         return float(asset.reference_price) * math.exp(rng.gauss(0.0, 0.05))
 
-    def _minute_path(self, symbol: str, session: Session) -> list[float]:
+    def minute_path(self, symbol: str, session: Session) -> list[float]:
         """Minute closes of a past session: a Brownian bridge from the prior close to its close."""
         key = (symbol, session.day)
         path = self._paths.get(key)
@@ -431,95 +247,10 @@ class Market:
             return self.close_on(symbol, session.day)
         if session.day <= next(iter(self.closes(symbol)), session.day):
             return self.close_on(symbol, session.day)
-        path = self._minute_path(symbol, session)
+        path = self.minute_path(symbol, session)
         minute = min(len(path) - 1, int((moment - session.open).total_seconds() // 60))
         return asset.to_decimal(asset.to_units(path[minute]))
 
-    def bars(self, symbol: str, minutes: int | None, start: datetime, end: datetime) -> list[Bar]:
-        """Bars in [start, end): daily when ``minutes`` is None, else ``minutes`` wide."""
-        if minutes is None:
-            return self._daily_bars(symbol, start, end)
-        asset = self.assets[symbol]
-        calendar = self.calendar(symbol)
-        out: list[Bar] = []
-        first = start.astimezone(start.tzinfo).date() - timedelta(days=1)
-        for session in calendar.sessions(first, end.date() + timedelta(days=1)):
-            if session.close <= start or session.open >= end:
-                continue
-            closes = self._session_minutes(symbol, session)
-            rng = random.Random(f"{self.seed}:vol:{symbol}:{session.day.isoformat()}")
-            for i in range(0, len(closes), minutes):
-                begin = session.open + timedelta(minutes=i)
-                if begin < start or begin >= end:
-                    continue
-                chunk = closes[i : i + minutes]
-                prior = closes[i - 1] if i else chunk[0]
-                out.append(self._bar(asset, begin, prior, chunk, rng))
-        return out
-
-    def _session_minutes(self, symbol: str, session: Session) -> list[int]:
-        """Minute closes (units) of a session; the current one up to its last published minute."""
-        asset = self.assets[symbol]
-        if session.day < self.session_day[symbol]:
-            return [asset.to_units(p) for p in self._minute_path(symbol, session)]
-        live = self.live[symbol]
-        closes, close = [], live.day_open
-        for minute in range(live.minute_keys[-1] + 1):
-            bar = live.minutes.get(minute)
-            close = bar[3] if bar is not None else close
-            closes.append(close)
-        return closes
-
-    def _bar(self, asset: Asset, begin: datetime, prior: int, chunk: list[int], rng) -> Bar:
-        high = max(prior, *chunk)
-        low = min(prior, *chunk)
-        volume = rng.randint(100, 5000) * len(chunk)
-        vwap_units = (prior + chunk[-1]) // 2
-        return Bar(
-            time=begin,
-            open=asset.to_decimal(prior),
-            high=asset.to_decimal(high),
-            low=asset.to_decimal(low),
-            close=asset.to_decimal(chunk[-1]),
-            volume=volume,
-            trade_count=max(1, volume // 100),
-            vwap=asset.to_decimal(vwap_units),
-        )
-
-    def _daily_bars(self, symbol: str, start: datetime, end: datetime) -> list[Bar]:
-        asset = self.assets[symbol]
-        out: list[Bar] = []
-        closes = self.closes(symbol)
-        days = [d for d in closes if start.date() <= d < end.date() or d == start.date()]
-        previous = None
-        for day in days:
-            close = asset.to_units(closes[day])
-            prior = previous if previous is not None else close
-            rng = random.Random(f"{self.seed}:daily:{symbol}:{day.isoformat()}")
-            spread = max(1, int(abs(close - prior) * 0.5) + asset.tick_units)
-            chunk = [close + rng.randint(-spread, spread), close]
-            session = self.calendar(symbol).session(day)
-            out.append(self._bar(asset, session.open if session else start, prior, chunk, rng))
-            previous = close
-        today = self.session_day[symbol]
-        session = self.calendar(symbol).session(today)
-        live = self.live[symbol]
-        if session and start <= session.open < end:
-            out.append(
-                Bar(
-                    time=session.open,
-                    open=asset.to_decimal(live.day_open),
-                    high=asset.to_decimal(live.high),
-                    low=asset.to_decimal(live.low),
-                    close=asset.to_decimal(live.last),
-                    volume=live.volume,
-                    trade_count=live.trade_count,
-                    vwap=asset.to_decimal((live.high + live.low) // 2),
-                )
-            )
-        return out
-
-    # -- live ------------------------------------------------------------------------------
     def _spread_units(self, asset: Asset, mid: int) -> int:
         if asset.is_crypto:
             return max(asset.tick_units, round(mid * 0.0004))

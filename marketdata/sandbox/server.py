@@ -3,8 +3,8 @@
 It serves the Broker REST API (:mod:`.broker_api`), the Broker event streams (:mod:`.events`),
 historical market data (:mod:`.data_api`), the real-time market-data websockets
 (:mod:`.stream`) and its own control endpoints (:mod:`.control`), all over one generated,
-consistent world (:mod:`.world`, :mod:`.market`). Background tasks move prices, fill orders,
-settle transfers and roll the trading day.
+consistent world (:mod:`.generation`, :mod:`.world`, :mod:`.market`). Background tasks move
+prices, fill orders, settle transfers and roll the trading day.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from . import broker_api, control, data_api
+from .assets import build_assets
 from .auth import Credentials, unauthorized
 from .calendar import CALENDARS
 from .events import EventLog
 from .exchange import Exchange
 from .faults import FaultConfig, Faults, Handler
-from .market import Market, build_assets
+from .generation import build_world
+from .market import Market
 from .stream import StreamHub
-from .world import build_world
 
 logger = logging.getLogger(__name__)
 

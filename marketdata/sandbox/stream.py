@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING
 import msgpack
 from aiohttp import WSMsgType, web
 
-from .data_api import bar_body, live_minute_bar, quote_body, taker_side, trade_body
+from .bars import live_minute_bar
+from .data_api import bar_body, quote_body, taker_side, trade_body
 
 if TYPE_CHECKING:
     from .market import Tick

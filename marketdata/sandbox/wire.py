@@ -22,9 +22,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from .accounts import (
+    CENT,
+    RATIO,
+    ZERO,
+    Account,
+    AchRelationship,
+    Activity,
+    Holding,
+    Order,
+    Transfer,
+)
+from .assets import Asset
 from .calendar import NEW_YORK, Session
-from .market import Asset
-from .world import CENT, RATIO, ZERO, Account, AchRelationship, Activity, Holding, Order, Transfer
 
 #: Crypto order sizing the sandbox advertises on its assets.
 CRYPTO_MIN_ORDER_SIZE = Decimal("0.0001")
@@ -33,19 +43,6 @@ CRYPTO_QTY_INCREMENT = Decimal("0.000000001")
 PENDING_TRANSFER_STATUSES = frozenset(
     {"QUEUED", "APPROVAL_PENDING", "PENDING", "SENT_TO_CLEARING", "APPROVED"}
 )
-
-
-class ApiError(Exception):
-    """A request Alpaca would refuse: answered as ``{"code": code, "message": message}``."""
-
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-    def body(self) -> dict:
-        return {"code": self.code, "message": self.message}
 
 
 def text(value: Decimal) -> str:
@@ -178,15 +175,22 @@ def email(item: Account) -> str:
     return f"{given}.{family}.{item.account_number[-4:]}@example.com".lower()
 
 
-def account(item: Account) -> dict:
-    """The Account model, with the identity and contact the list endpoint can search."""
-    given, family = _names(item)
+def _account_heading(item: Account) -> dict:
+    """The keys the Account and the TradeAccount models open with."""
     return {
         "id": str(item.id),
         "account_number": item.account_number,
         "status": "ACTIVE",
         "crypto_status": "ACTIVE",
         "currency": "USD",
+    }
+
+
+def account(item: Account) -> dict:
+    """The Account model, with the identity and contact the list endpoint can search."""
+    given, family = _names(item)
+    return {
+        **_account_heading(item),
         "last_equity": text(item.last_equity),
         "created_at": timestamp(item.created_at),
         "account_type": "trading",
@@ -230,11 +234,7 @@ def trade_account(
             else:
                 pending_out += transfer.amount
     return {
-        "id": str(item.id),
-        "account_number": item.account_number,
-        "status": "ACTIVE",
-        "crypto_status": "ACTIVE",
-        "currency": "USD",
+        **_account_heading(item),
         "buying_power": text(buying_power),
         "regt_buying_power": text(buying_power),
         "non_marginable_buying_power": text(cash_buying_power),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from marketdata.sandbox.world import SHAPES
+from marketdata.sandbox.generation import SHAPES
 from portfolio.analytics import ASSET_CLASS_NAMES, AnalyzedHolding, analyze
 from portfolio.classification import Classification
 

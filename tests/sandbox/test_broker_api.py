@@ -26,8 +26,8 @@ from alpaca.trading.models import NonTradeActivity, Order, TradeActivity
 from alpaca.trading.requests import GetCalendarRequest, GetOrdersRequest
 from django.conf import settings
 
-from marketdata.sandbox.broker_api import guarded
-from marketdata.sandbox.world import SHAPES
+from marketdata.sandbox.broker_requests import guarded
+from marketdata.sandbox.generation import SHAPES
 
 OPEN_STATUSES = {"new", "accepted", "pending_new", "partially_filled", "held"}
 

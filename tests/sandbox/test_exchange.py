@@ -24,10 +24,10 @@ from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import ActivityType, OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 
+from marketdata.sandbox.accounts import Account
+from marketdata.sandbox.errors import ApiError
 from marketdata.sandbox.events import EventLog
-from marketdata.sandbox.exchange import ExchangeError
 from marketdata.sandbox.server import Sandbox, SandboxConfig
-from marketdata.sandbox.world import Account
 from tests.sandbox.inprocess import EventStream, Served, served
 
 CENT = Decimal("0.01")
@@ -187,7 +187,7 @@ async def test_orders_alpaca_would_refuse_are_refused() -> None:
         option = next(
             a for a in live.sandbox.market.assets.values() if a.asset_class == "us_option"
         )
-        with pytest.raises(ExchangeError) as fractional:
+        with pytest.raises(ApiError) as fractional:
             live.sandbox.exchange.submit_order(
                 account, option, "buy", Decimal("0.5"), "market", "day", None, None
             )

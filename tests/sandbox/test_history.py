@@ -18,10 +18,10 @@ from alpaca.trading.requests import GetPortfolioHistoryRequest
 from django.conf import settings
 
 from marketdata.sandbox.calendar import NEW_YORK
+from marketdata.sandbox.errors import ApiError
+from marketdata.sandbox.generation import SHAPES
 from marketdata.sandbox.history import HistoryQuery, portfolio_history
 from marketdata.sandbox.server import Sandbox, SandboxConfig
-from marketdata.sandbox.wire import ApiError
-from marketdata.sandbox.world import SHAPES
 
 CENT = Decimal("0.01")
 PERIODS = {"1D": "1Min", "1W": "15Min", "1M": "1D", "1A": "1D"}

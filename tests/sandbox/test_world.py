@@ -7,9 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from marketdata.sandbox.assets import build_assets
 from marketdata.sandbox.calendar import AlwaysOpen, NyseCalendar
-from marketdata.sandbox.market import Market, build_assets
-from marketdata.sandbox.world import SHAPES, World, build_world
+from marketdata.sandbox.generation import SHAPES, build_world
+from marketdata.sandbox.market import Market
+from marketdata.sandbox.world import World
 
 NOW = datetime.now(UTC)
 
