@@ -5,6 +5,11 @@ request or an event loop: every call has a timeout, a 429 fails fast instead of 
 in the SDK, results are frozen records with exact ``Decimal`` money (:mod:`marketdata.types`),
 and every failure is one of our own exceptions (:mod:`marketdata.errors`), logged once.
 
+This module holds the calls and the one entry point; what they stand on lives beside it:
+:mod:`marketdata.broker_arguments` (arguments checked before anything is sent),
+:mod:`marketdata.broker_client` (the SDK client: timeouts, no silent retries, one per thread)
+and :mod:`marketdata.broker_failures` (the one translation of failures, secrets redacted).
+
 Use ``gateway()`` from sync code and ``gateway().aio`` from async code::
 
     snapshot = gateway().account(account_id)
@@ -17,20 +22,15 @@ import asyncio
 import contextvars
 import functools
 import logging
-import math
-import re
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
-from enum import Enum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
-import requests
 from alpaca.broker import BrokerClient
 from alpaca.broker.enums import TransferTiming
 from alpaca.broker.requests import (
@@ -39,24 +39,17 @@ from alpaca.broker.requests import (
     GetAccountActivitiesRequest,
     GetTransfersRequest,
 )
-from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import GetAssetsRequest, GetOrdersRequest, GetPortfolioHistoryRequest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from pydantic import ValidationError
 
-from .errors import (
-    BrokerError,
-    BrokerForbidden,
-    BrokerNotFound,
-    BrokerRateLimited,
-    BrokerRejected,
-    BrokerTimeout,
-    BrokerUnavailable,
-)
+from . import broker_arguments as checked
+from .broker_client import ThreadClients
+from .broker_failures import FAILURES, FailureTranslator
+from .errors import BrokerRejected
 from .types import (
     AccountSnapshot,
     AchRelationship,
@@ -80,51 +73,29 @@ T = TypeVar("T")
 ASYNC_WORKERS = 16
 _executor = ThreadPoolExecutor(max_workers=ASYNC_WORKERS, thread_name_prefix="broker-gateway")
 
-#: Seconds to wait after a 429 that carries no usable Retry-After header.
-DEFAULT_RETRY_AFTER = 1.0
-
-#: Everything a broker call can raise that is not ours: HTTP answers (APIError), transport
-#: failures (requests' exceptions are OSErrors), and unreadable bodies while parsing.
-_FAILURES = (APIError, OSError, ValueError, KeyError, TypeError, AttributeError, ArithmeticError)
-
-# A symbol such as AAPL, BRK.B or BTC/USD: the SDK puts it in the URL path unescaped, so
-# nothing that could become another path (.., ?, #, %, a second slash) gets through.
-_SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]*(/[A-Za-z0-9][A-Za-z0-9.\-]*)?")
 _CENT = Decimal("0.01")
 _ORDER_TYPES = ("market", "limit")
-
-
-class _TimeoutSession(requests.Session):
-    """A Session that gives every request a (connect, read) timeout: alpaca-py passes none."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = (timeout, timeout)
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        return super().request(method, url, *args, **kwargs)
 
 
 class BrokerGateway:
     """Typed, time-bounded calls to the Broker API; raises only :class:`BrokerError` subclasses.
 
     Settings (ALPACA_BROKER_URL, ALPACA_BROKER_CREDENTIALS, ALPACA_SANDBOX, ALPACA_TIMEOUT) are
-    read once, here. ``requests.Session`` is not thread-safe, so each thread gets its own
-    client. Invalid arguments raise :class:`BrokerRejected` before anything is sent.
+    read once, here. Invalid arguments raise :class:`BrokerRejected` before anything is sent.
     """
 
     def __init__(self) -> None:
         key, secret = settings.ALPACA_BROKER_CREDENTIALS
         if not key or not secret:
             raise ImproperlyConfigured("ALPACA_BROKER_CREDENTIALS needs a key and a secret")
-        self._key = key
-        self._secret = secret
         self._url = settings.ALPACA_BROKER_URL.rstrip("/")
-        self._sandbox = settings.ALPACA_SANDBOX
         self._timeout = float(settings.ALPACA_TIMEOUT)
-        self._local = threading.local()
+        self._clients = ThreadClients(
+            key, secret, self._url, settings.ALPACA_SANDBOX, self._timeout
+        )
+        self._failures = FailureTranslator(
+            key, secret, self._timeout, probe=lambda: self._clients.current().get("/clock")
+        )
 
     def __repr__(self) -> str:
         host = urlsplit(self._url).netloc.rpartition("@")[2]  # never user:password@
@@ -139,7 +110,7 @@ class BrokerGateway:
 
     def account(self, account_id: str | UUID) -> AccountSnapshot:
         """The account's balances now (Alpaca's trading account)."""
-        account_id = _account_id(account_id)
+        account_id = checked.account_id(account_id)
         return self._call(
             "account",
             lambda client: client.get_trade_account_by_id(account_id),
@@ -157,11 +128,11 @@ class BrokerGateway:
 
     def positions(self, account_id: str | UUID) -> tuple[Position, ...]:
         """The account's open positions."""
-        account_id = _account_id(account_id)
+        account_id = checked.account_id(account_id)
         return self._call(
             "positions",
             lambda client: client.get_all_positions_for_account(account_id),
-            lambda wire: tuple(Position.from_wire(item, account_id) for item in wire),
+            _each(functools.partial(Position.from_wire, account_id=account_id)),
             account_scoped=True,
         )
 
@@ -179,10 +150,10 @@ class BrokerGateway:
 
         Alpaca has no MAX period: pass ``start`` = the account's creation and timeframe 1D.
         """
-        account_id = _account_id(account_id)
+        account_id = checked.account_id(account_id)
         if period and period.upper().endswith("Y"):
             period = period[:-1] + "A"  # Alpaca spells a year A
-        history_filter = _request(
+        history_filter = checked.sdk_request(
             GetPortfolioHistoryRequest,
             period=period,
             timeframe=timeframe,
@@ -214,8 +185,8 @@ class BrokerGateway:
         cursor: the next page starts after the last activity's id, so a full page may be
         followed by an empty one.
         """
-        account_id = _account_id(account_id)
-        activity_filter = _request(
+        account_id = checked.account_id(account_id)
+        activity_filter = checked.sdk_request(
             GetAccountActivitiesRequest,
             account_id=account_id,
             activity_types=list(activity_types) if activity_types is not None else None,
@@ -241,7 +212,7 @@ class BrokerGateway:
 
     def asset(self, symbol_or_id: str | UUID) -> Asset:
         """One asset by symbol (``AAPL``, ``BRK.B``, ``BTC/USD``) or asset id."""
-        key = _asset_key(symbol_or_id)
+        key = checked.asset_key(symbol_or_id)
         return self._call("asset", lambda client: client.get_asset(key), Asset.from_wire)
 
     def assets(
@@ -252,7 +223,7 @@ class BrokerGateway:
         attributes: str | None = None,
     ) -> tuple[Asset, ...]:
         """The asset master list, optionally filtered (e.g. status="active")."""
-        asset_filter = _request(
+        asset_filter = checked.sdk_request(
             GetAssetsRequest,
             status=status,
             asset_class=asset_class,
@@ -262,7 +233,7 @@ class BrokerGateway:
         return self._call(
             "assets",
             lambda client: client.get_all_assets(asset_filter),
-            lambda wire: tuple(Asset.from_wire(item) for item in wire),
+            _each(Asset.from_wire),
         )
 
     def clock(self) -> Clock:
@@ -283,8 +254,8 @@ class BrokerGateway:
         symbols: Iterable[str] | None = None,
     ) -> tuple[Order, ...]:
         """The account's orders; ``status`` is open (Alpaca's default), closed or all."""
-        account_id = _account_id(account_id)
-        order_filter = _request(
+        account_id = checked.account_id(account_id)
+        order_filter = checked.sdk_request(
             GetOrdersRequest,
             status=status,
             limit=limit,
@@ -297,7 +268,7 @@ class BrokerGateway:
         return self._call(
             "orders",
             lambda client: client.get_orders_for_account(account_id, order_filter),
-            lambda wire: tuple(Order.from_wire(item) for item in wire),
+            _each(Order.from_wire),
             account_scoped=True,
         )
 
@@ -317,20 +288,20 @@ class BrokerGateway:
         Never retried: on :class:`BrokerTimeout` the order may exist; look it up by
         ``client_order_id`` before sending it again.
         """
-        account_id = _account_id(account_id)
+        account_id = checked.account_id(account_id)
         if type not in _ORDER_TYPES:
             raise BrokerRejected(f"order type must be one of {', '.join(_ORDER_TYPES)}")
         if (limit_price is None) == (type == "limit"):
             raise BrokerRejected("a limit price is required for limit orders and only for them")
         body = {
-            "symbol": _symbol(symbol),
-            "qty": _wire_amount("qty", qty),
-            "side": _choice("side", side, OrderSide),
+            "symbol": checked.symbol(symbol),
+            "qty": checked.wire_amount("qty", qty),
+            "side": checked.choice("side", side, OrderSide),
             "type": type,
-            "time_in_force": _choice("time_in_force", time_in_force, TimeInForce),
+            "time_in_force": checked.choice("time_in_force", time_in_force, TimeInForce),
         }
         if limit_price is not None:
-            body["limit_price"] = _wire_amount("limit_price", limit_price)
+            body["limit_price"] = checked.wire_amount("limit_price", limit_price)
         if client_order_id is not None:
             body["client_order_id"] = client_order_id
         return self._call(
@@ -347,24 +318,24 @@ class BrokerGateway:
         self, account_id: str | UUID, limit: int = 50, offset: int = 0
     ) -> tuple[Transfer, ...]:
         """ONE page of the account's transfers, newest first (the SDK would fetch them all)."""
-        account_id = _account_id(account_id)
-        transfer_filter = _request(GetTransfersRequest, limit=limit, offset=offset)
+        account_id = checked.account_id(account_id)
+        transfer_filter = checked.sdk_request(GetTransfersRequest, limit=limit, offset=offset)
         return self._call(
             "transfers",
             lambda client: client.get(
                 f"/accounts/{account_id}/transfers", transfer_filter.to_request_fields()
             ),
-            lambda wire: tuple(Transfer.from_wire(item) for item in wire),
+            _each(Transfer.from_wire),
             account_scoped=True,
         )
 
     def ach_relationships(self, account_id: str | UUID) -> tuple[AchRelationship, ...]:
         """The account's linked bank accounts."""
-        account_id = _account_id(account_id)
+        account_id = checked.account_id(account_id)
         return self._call(
             "ach_relationships",
             lambda client: client.get_ach_relationships_for_account(account_id),
-            lambda wire: tuple(AchRelationship.from_wire(item) for item in wire),
+            _each(AchRelationship.from_wire),
             account_scoped=True,
         )
 
@@ -378,8 +349,8 @@ class BrokerGateway:
         nickname: str | None = None,
     ) -> AchRelationship:
         """Link a bank account (CHECKING or SAVINGS) to the account for ACH transfers."""
-        account_id = _account_id(account_id)
-        relationship = _request(
+        account_id = checked.account_id(account_id)
+        relationship = checked.sdk_request(
             CreateACHRelationshipRequest,
             account_owner_name=account_owner_name,
             bank_account_type=bank_account_type,
@@ -398,10 +369,10 @@ class BrokerGateway:
         self, account_id: str | UUID, amount: Decimal, direction: str, relationship_id: str | UUID
     ) -> Transfer:
         """Move ``amount`` (whole cents) INCOMING to or OUTGOING from the account, by ACH."""
-        account_id = _account_id(account_id)
-        transfer = _request(
+        account_id = checked.account_id(account_id)
+        transfer = checked.sdk_request(
             CreateACHTransferRequest,
-            amount=_wire_amount("amount", amount, _CENT),
+            amount=checked.wire_amount("amount", amount, _CENT),
             direction=direction,
             timing=TransferTiming.IMMEDIATE,
             relationship_id=relationship_id,
@@ -415,26 +386,6 @@ class BrokerGateway:
 
     # --- Plumbing ---------------------------------------------------------------------------
 
-    def _client(self) -> BrokerClient:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            # raw_data: we build our records from the JSON so money never passes through float.
-            client = BrokerClient(
-                self._key,
-                self._secret,
-                sandbox=self._sandbox,
-                raw_data=True,
-                url_override=self._url,
-            )
-            # The SDK retries 429/504 three times, sleeping 3 s each, and `retry_attempts=0`
-            # cannot switch that off (0 is falsy): a caller gets BrokerRateLimited at once.
-            client._retry = 0
-            client._retry_codes = []
-            client._session.close()
-            client._session = _TimeoutSession(self._timeout)
-            self._local.client = client
-        return client
-
     def _call(
         self,
         operation: str,
@@ -446,10 +397,12 @@ class BrokerGateway:
     ) -> T:
         """Send, parse, and turn any failure into one logged :class:`BrokerError`."""
         try:
-            return parse(send(self._client()))
-        except _FAILURES as failure:
-            error = self._translate(failure, account_scoped, places_order)
-            cause = self._redact(f"{type(failure).__name__}: {failure}")[:300]
+            return parse(send(self._clients.current()))
+        except FAILURES as failure:
+            error = self._failures.translate(
+                failure, account_scoped=account_scoped, places_order=places_order
+            )
+            cause = self._failures.redact(f"{type(failure).__name__}: {failure}")[:300]
         logger.warning(
             "broker %s failed: status=%s %s (%s)",
             operation,
@@ -458,57 +411,6 @@ class BrokerGateway:
             cause,
         )
         raise error
-
-    def _translate(
-        self, failure: Exception, account_scoped: bool, places_order: bool
-    ) -> BrokerError:
-        """The single place where SDK, transport and parsing failures become our errors."""
-        if isinstance(failure, requests.Timeout):
-            return BrokerTimeout(f"The broker did not answer within {self._timeout:g} s.")
-        if isinstance(failure, requests.ConnectionError):
-            return BrokerUnavailable("The broker could not be reached.")
-        if not isinstance(failure, APIError) or failure.status_code is None:
-            return BrokerUnavailable("The broker sent an answer we could not read.")
-        status = failure.status_code
-        code, reason = self._alpaca_reason(failure)
-        if status == 429:
-            return BrokerRateLimited(
-                reason, retry_after=_retry_after(failure.response), status=status, code=code
-            )
-        # Alpaca answers 401 for an account the partner does not have; it is only "not found"
-        # when the same credentials still work on a call that names no account.
-        if status == 404 or (status == 401 and account_scoped and not self._credentials_refused()):
-            return BrokerNotFound(reason if status == 404 else None, status=status, code=code)
-        # Alpaca refuses orders it will not accept (buying power, shorting) with a 403.
-        if status == 403 and places_order:
-            return BrokerRejected(reason, status=status, code=code)
-        if status in (401, 403):
-            return BrokerForbidden(reason if status == 403 else None, status=status, code=code)
-        if 400 <= status < 500:
-            return BrokerRejected(reason, status=status, code=code)
-        return BrokerUnavailable(status=status, code=code)
-
-    def _alpaca_reason(self, failure: APIError) -> tuple[int | None, str | None]:
-        """Alpaca's ``{"code", "message"}``, if the body was one; the message made safe to show."""
-        try:
-            return int(failure.code), self._redact(str(failure.message))[:300] or None
-        except (ValueError, KeyError, TypeError):
-            return None, None
-
-    def _credentials_refused(self) -> bool:
-        """Whether our credentials are refused outright (probe: the clock names no account)."""
-        try:
-            self._client().get("/clock")
-        except APIError as answer:
-            return answer.status_code == 401
-        except _FAILURES:
-            return False
-        return False
-
-    def _redact(self, text: str) -> str:
-        for secret in (self._secret, self._key):
-            text = text.replace(secret, "***")
-        return text
 
 
 class AsyncBrokerGateway:
@@ -558,79 +460,6 @@ def _forget_gateway(setting: str, **kwargs: Any) -> None:
             _gateway = None
 
 
-def _account_id(value: str | UUID) -> str:
-    try:
-        return str(value if isinstance(value, UUID) else UUID(str(value)))
-    except ValueError:
-        raise BrokerRejected("account id must be a UUID") from None
-
-
-def _symbol(value: str) -> str:
-    if not isinstance(value, str) or not _SYMBOL.fullmatch(value):
-        raise BrokerRejected("not a valid symbol")
-    return value
-
-
-def _asset_key(value: str | UUID) -> str:
-    """An asset id in canonical form, or a symbol that is safe to put in the URL path."""
-    if isinstance(value, UUID):
-        return str(value)
-    try:
-        return str(UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        return _symbol(value)
-
-
-def _wire_amount(name: str, value: Decimal | int | str, step: Decimal | None = None) -> str:
-    """A positive amount as a plain decimal string, in whole ``step``s if given.
-
-    Floats are refused and nothing is rounded: a wrong amount is the caller's to fix.
-    """
-    try:
-        if isinstance(value, float | bool):
-            raise TypeError(value)
-        amount = Decimal(str(value)) if isinstance(value, int | str) else value
-        if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
-            raise ValueError(value)
-    except (TypeError, ValueError, ArithmeticError):
-        raise BrokerRejected(f"{name} must be a positive Decimal") from None
-    if step is not None and amount != amount.quantize(step):
-        raise BrokerRejected(f"{name} must be a whole multiple of {step}")
-    return format(amount, "f")
-
-
-def _choice(name: str, value: str, allowed: type[Enum]) -> str:
-    try:
-        return allowed(value).value
-    except ValueError:
-        choices = ", ".join(member.value for member in allowed)
-        raise BrokerRejected(f"{name} must be one of {choices}") from None
-
-
-def _request(model: Callable[..., T], **fields: Any) -> T:
-    """An SDK request model from our arguments; invalid ones are BrokerRejected, unsent."""
-    try:
-        return model(**{name: value for name, value in fields.items() if value is not None})
-    except ValidationError as invalid:
-        problems = "; ".join(
-            f"{'.'.join(map(str, error['loc'])) or 'request'}: {error['msg']}"
-            for error in invalid.errors()
-        )
-        raise BrokerRejected(f"invalid request: {problems}"[:300]) from None
-    except ValueError as invalid:
-        raise BrokerRejected(f"invalid request: {invalid}"[:300]) from None
-
-
-def _retry_after(response: requests.Response | None) -> float:
-    """Seconds from a Retry-After header (seconds or an HTTP date), else the default."""
-    header = response.headers.get("Retry-After") if response is not None else None
-    if header is None:
-        return DEFAULT_RETRY_AFTER
-    try:
-        seconds = float(header)
-    except ValueError:
-        try:
-            seconds = (parsedate_to_datetime(header) - datetime.now(UTC)).total_seconds()
-        except (TypeError, ValueError):
-            return DEFAULT_RETRY_AFTER
-    return max(0.0, seconds) if math.isfinite(seconds) else DEFAULT_RETRY_AFTER
+def _each(parse: Callable[[Any], T]) -> Callable[[Any], tuple[T, ...]]:
+    """A parser for a JSON list of records, from the parser of one."""
+    return lambda wire: tuple(parse(item) for item in wire)

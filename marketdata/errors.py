@@ -4,7 +4,7 @@ Callers decide what to do from the class alone (show "not found", back off, retr
 may show ``message`` to a user: it never carries keys, secrets, credentialed URLs or headers.
 No alpaca-py or ``requests`` exception type ever reaches a caller.
 
-How Alpaca's answers map (decided in ``marketdata.broker.BrokerGateway._translate``):
+How Alpaca's answers map (decided in :mod:`marketdata.broker_failures`):
 
 ===============================================  =====================
 answer                                           exception

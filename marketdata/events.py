@@ -39,6 +39,7 @@ import aiohttp
 import redis
 from django.conf import settings
 
+from .backoff import Backoff
 from .store import redis_client
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class EventStream:
 
     async def run(self) -> None:
         """Read, reconnect, repeat; never returns on its own."""
-        failures = 0
+        backoff = Backoff(FIRST_BACKOFF, self._max_backoff)
         self._cursor = await self._initial_cursor()
         key, secret = settings.ALPACA_BROKER_CREDENTIALS
         timeout = aiohttp.ClientTimeout(
@@ -139,20 +140,21 @@ class EventStream:
                 except Exception:
                     logger.exception("event stream %s failed; reconnecting", self.name)
                 # A connection that carried events or heartbeats resets the backoff.
-                failures = 0 if self._heard else failures + 1
-                delay = min(self._max_backoff, FIRST_BACKOFF * 2 ** max(failures - 1, 0))
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2) if failures else MIN_DELAY)
+                if self._heard:
+                    backoff.reset()
+                    await asyncio.sleep(MIN_DELAY)
+                else:
+                    await asyncio.sleep(backoff.next() * random.uniform(0.8, 1.2))
 
     async def _initial_cursor(self) -> str | None:
-        failures = 0
+        backoff = Backoff(FIRST_BACKOFF * 2, self._max_backoff)
         while True:
             try:
                 raw = await asyncio.to_thread(self._client.get, self._cursor_key)
                 return raw.decode() if raw else None
             except redis.RedisError as error:
-                failures += 1
                 logger.warning("event stream %s: cursor unreadable (%s)", self.name, error)
-                await asyncio.sleep(min(self._max_backoff, FIRST_BACKOFF * 2**failures))
+                await asyncio.sleep(backoff.next())
 
     def _refused(self, refused: StreamRefused) -> None:
         """A refused cursor is given up (after ``on_gap``); anything else is only logged."""

@@ -9,7 +9,7 @@ traps never bite: ``run()`` (an ``asyncio.run``) is never called, ``subscribe_*`
 and a stream is only started once it has a symbol (before that the SDK spins on a core).
 
 * **What it streams**: trades and quotes of exactly the tracked symbols (``clera:symbols``,
-  see realtime/book.py): pairs with a ``/`` on the crypto stream, OCC option symbols nowhere
+  see marketdata/book/): pairs with a ``/`` on the crypto stream, OCC option symbols nowhere
   (Alpaca streams options elsewhere; they keep the collection's price), everything else on the
   stock stream — at most QUOTE_STREAM_SYMBOL_LIMIT of those (0 = no limit; IEX allows 30), the
   most widely held first. It follows ``clera:symbols:changed`` and re-reads the set every
@@ -60,7 +60,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import LockNotOwnedError
 
-from . import moments
+from . import compat, moments
+from .backoff import Backoff
 from .price_cache import PriceCache, quote_fields, trade_fields
 from .store import redis_client
 
@@ -89,7 +90,7 @@ def stream_kind(symbol: str) -> str | None:
 
 
 class TrackedSource(Protocol):
-    """Where the consumer learns what to stream (realtime.book.TrackedSymbols)."""
+    """Where the consumer learns what to stream (marketdata.book.TrackedSymbols)."""
 
     channel: str
 
@@ -196,6 +197,7 @@ class QuoteBatcher:
         """Flush every QUOTE_FLUSH_SECONDS (sooner when QUOTE_FLUSH_MESSAGES are waiting)
         until ``stop`` is set, then flush once more."""
         failures = 0
+        backoff = Backoff(self._flush_seconds * 2, MAX_WRITE_BACKOFF)
         while True:
             stopping = stop.is_set()
             try:
@@ -203,13 +205,14 @@ class QuoteBatcher:
                 if failures:
                     logger.info("price cache writable again after %d failed flushes", failures)
                 failures = 0
+                backoff.reset()
             except redis.RedisError as error:
                 failures += 1
                 if failures == 1 or failures % 50 == 0:
                     logger.warning("price cache write failed (%d): %s", failures, error)
                 if stopping:
                     return
-                stop.wait(min(MAX_WRITE_BACKOFF, self._flush_seconds * 2**failures))
+                stop.wait(backoff.next())
                 continue
             if stopping:
                 return
@@ -234,7 +237,9 @@ class FeedStream:
     @property
     def connected(self) -> bool:
         # The SDK's own flag: authenticated and subscribed on a live socket.
-        return bool(self._thread and self._thread.is_alive() and self._stream._running)
+        return bool(
+            self._thread and self._thread.is_alive() and compat.stream_is_running(self._stream)
+        )
 
     def set_symbols(self, symbols: frozenset[str]) -> None:
         """Stream exactly ``symbols``: start, (un)subscribe the difference, or stop."""
@@ -284,7 +289,7 @@ class FeedStream:
     def _run(self, stream: DataStream, loop: asyncio.AbstractEventLoop) -> None:
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(stream._run_forever())
+            loop.run_until_complete(compat.run_stream_forever(stream))
         except Exception:
             logger.exception("%s stream failed", self.name)
         finally:

@@ -4,16 +4,21 @@ Each record is built from Alpaca's raw JSON (``from_wire``), never from alpaca-p
 several of those parse money into ``float`` (activities, order requests), and a new enum value
 from Alpaca would fail their validation outright. Strings become ``Decimal`` directly; the few
 JSON numbers Alpaca sends (portfolio history) go through their shortest ``repr``, which is
-exactly the text on the wire. A missing or mistyped field raises ``KeyError``/``ValueError``,
-which the gateway reports as :class:`~marketdata.errors.BrokerUnavailable`.
+exactly the text on the wire. A field is read from the JSON key of its name as its annotation
+says (``str``, ``Decimal``, ``datetime``, ``bool``; ``| None`` when the key may be missing or
+null); ``from_wire`` spells out only the fields Alpaca names or shapes otherwise. A missing or
+mistyped field raises ``KeyError``/``ValueError``, which the gateway reports as
+:class:`~marketdata.errors.BrokerUnavailable`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
@@ -26,7 +31,7 @@ _MOMENT = TypeAdapter(datetime)
 _DAY = TypeAdapter(date)
 
 Wire = dict[str, Any]
-
+R = TypeVar("R")
 
 
 def contract_multiplier(asset_class: str) -> int:
@@ -74,6 +79,45 @@ def _optional_moment(value: object) -> datetime | None:
     return None if value is None else _moment(value)
 
 
+#: How a record's field is read from the JSON key of its name, by the field's annotation: the
+#: parser, and whether the key must be there (else ``KeyError``; an optional one may be
+#: missing or null).
+_READERS: dict[str, tuple[Callable[[object], Any], bool]] = {
+    "str": (_text, True),
+    "str | None": (_optional_text, False),
+    "bool": (_flag, True),
+    "Decimal": (_decimal, True),
+    "Decimal | None": (_optional_decimal, False),
+    "datetime": (_moment, True),
+    "datetime | None": (_optional_moment, False),
+}
+
+
+def _from_wire(record: type[R], wire: Wire, **given: Any) -> R:
+    """``record`` built from Alpaca's JSON: the fields ``given`` as they are, every other one
+    read from the key of its name as its annotation says (:data:`_READERS`)."""
+    for name, parse, required in _readable_fields(record):
+        if name not in given:
+            given[name] = parse(wire[name] if required else wire.get(name))
+    return record(**given)
+
+
+@functools.cache
+def _readable_fields(record: type) -> tuple[tuple[str, Callable[[object], Any], bool], ...]:
+    """The record's fields :data:`_READERS` can read (the others must be given)."""
+    return tuple((f.name, *_READERS[f.type]) for f in fields(record) if f.type in _READERS)
+
+
+class _WireRecord:
+    """A record whose every field is read as its annotation says: ``from_wire`` needs no more."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_wire(cls: type[R], wire: Wire) -> R:
+        return _from_wire(cls, wire)
+
+
 @dataclass(frozen=True, slots=True)
 class AccountSnapshot:
     """An account's trading balances (Alpaca's TradeAccount) at the moment of the call."""
@@ -92,19 +136,8 @@ class AccountSnapshot:
 
     @classmethod
     def from_wire(cls, wire: Wire) -> AccountSnapshot:
-        return cls(
-            id=_text(wire["id"]),
-            account_number=_text(wire["account_number"]),
-            status=_text(wire["status"]),
-            currency=_optional_text(wire.get("currency")) or "USD",  # Alpaca's documented default
-            cash=_decimal(wire["cash"]),
-            equity=_decimal(wire["equity"]),
-            last_equity=_decimal(wire["last_equity"]),
-            long_market_value=_decimal(wire["long_market_value"]),
-            short_market_value=_decimal(wire["short_market_value"]),
-            buying_power=_decimal(wire["buying_power"]),
-            created_at=_optional_moment(wire.get("created_at")),
-        )
+        # USD is Alpaca's documented default.
+        return _from_wire(cls, wire, currency=_optional_text(wire.get("currency")) or "USD")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,25 +164,7 @@ class Position:
 
     @classmethod
     def from_wire(cls, wire: Wire, account_id: str) -> Position:
-        return cls(
-            account_id=account_id,
-            asset_id=_text(wire["asset_id"]),
-            symbol=_text(wire["symbol"]),
-            asset_class=_text(wire["asset_class"]),
-            exchange=_text(wire["exchange"]),
-            side=_text(wire["side"]),
-            qty=_decimal(wire["qty"]),
-            avg_entry_price=_decimal(wire["avg_entry_price"]),
-            cost_basis=_decimal(wire["cost_basis"]),
-            market_value=_optional_decimal(wire.get("market_value")),
-            current_price=_optional_decimal(wire.get("current_price")),
-            lastday_price=_optional_decimal(wire.get("lastday_price")),
-            unrealized_pl=_optional_decimal(wire.get("unrealized_pl")),
-            unrealized_plpc=_optional_decimal(wire.get("unrealized_plpc")),
-            unrealized_intraday_pl=_optional_decimal(wire.get("unrealized_intraday_pl")),
-            change_today=_optional_decimal(wire.get("change_today")),
-            qty_available=_optional_decimal(wire.get("qty_available")),
-        )
+        return _from_wire(cls, wire, account_id=account_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,18 +202,7 @@ class Asset:
 
     @classmethod
     def from_wire(cls, wire: Wire) -> Asset:
-        return cls(
-            id=_text(wire["id"]),
-            symbol=_text(wire["symbol"]),
-            name=_optional_text(wire.get("name")),
-            asset_class=_text(wire["class"]),
-            exchange=_text(wire["exchange"]),
-            status=_text(wire["status"]),
-            tradable=_flag(wire["tradable"]),
-            fractionable=_flag(wire["fractionable"]),
-            shortable=_flag(wire["shortable"]),
-            marginable=_flag(wire["marginable"]),
-        )
+        return _from_wire(cls, wire, asset_class=_text(wire["class"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,23 +228,8 @@ class Order:
 
     @classmethod
     def from_wire(cls, wire: Wire) -> Order:
-        return cls(
-            id=_text(wire["id"]),
-            client_order_id=_text(wire["client_order_id"]),
-            symbol=_optional_text(wire.get("symbol")),
-            side=_optional_text(wire.get("side")),
-            type=_optional_text(wire.get("type") or wire.get("order_type")),
-            status=_text(wire["status"]),
-            time_in_force=_text(wire["time_in_force"]),
-            qty=_optional_decimal(wire.get("qty")),
-            notional=_optional_decimal(wire.get("notional")),
-            filled_qty=_decimal(wire["filled_qty"]),
-            filled_avg_price=_optional_decimal(wire.get("filled_avg_price")),
-            limit_price=_optional_decimal(wire.get("limit_price")),
-            created_at=_moment(wire["created_at"]),
-            submitted_at=_moment(wire["submitted_at"]),
-            filled_at=_optional_moment(wire.get("filled_at")),
-            canceled_at=_optional_moment(wire.get("canceled_at")),
+        return _from_wire(
+            cls, wire, type=_optional_text(wire.get("type") or wire.get("order_type"))
         )
 
 
@@ -271,24 +260,17 @@ class Activity:
         day = wire.get("date")
         if day is None and at is None:
             raise KeyError("date")
-        return cls(
-            id=_text(wire["id"]),
-            account_id=_text(wire["account_id"]),
-            activity_type=_text(wire["activity_type"]),
+        return _from_wire(
+            cls,
+            wire,
             date=_DAY.validate_python(day) if day is not None else at.astimezone(NEW_YORK).date(),
             at=at,
-            net_amount=_optional_decimal(wire.get("net_amount")),
-            symbol=_optional_text(wire.get("symbol")),
-            side=_optional_text(wire.get("side")),
-            qty=_optional_decimal(wire.get("qty")),
-            price=_optional_decimal(wire.get("price")),
             description=_optional_text(wire.get("description")) or "",
-            order_id=_optional_text(wire.get("order_id")),
         )
 
 
 @dataclass(frozen=True, slots=True)
-class Transfer:
+class Transfer(_WireRecord):
     """Money moving between a bank relationship and the account; ``amount`` is positive."""
 
     id: str
@@ -301,23 +283,9 @@ class Transfer:
     created_at: datetime
     updated_at: datetime | None
 
-    @classmethod
-    def from_wire(cls, wire: Wire) -> Transfer:
-        return cls(
-            id=_text(wire["id"]),
-            account_id=_text(wire["account_id"]),
-            relationship_id=_optional_text(wire.get("relationship_id")),
-            amount=_decimal(wire["amount"]),
-            direction=_text(wire["direction"]),
-            status=_text(wire["status"]),
-            type=_text(wire["type"]),
-            created_at=_moment(wire["created_at"]),
-            updated_at=_optional_moment(wire.get("updated_at")),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class AchRelationship:
+class AchRelationship(_WireRecord):
     """A linked bank account (its numbers are deliberately not kept)."""
 
     id: str
@@ -327,18 +295,6 @@ class AchRelationship:
     account_owner_name: str
     bank_account_type: str
     created_at: datetime
-
-    @classmethod
-    def from_wire(cls, wire: Wire) -> AchRelationship:
-        return cls(
-            id=_text(wire["id"]),
-            account_id=_text(wire["account_id"]),
-            status=_text(wire["status"]),
-            nickname=_optional_text(wire.get("nickname")),
-            account_owner_name=_text(wire["account_owner_name"]),
-            bank_account_type=_text(wire["bank_account_type"]),
-            created_at=_moment(wire["created_at"]),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,29 +327,14 @@ class PortfolioHistory:
         lengths = {len(values) for values in (*series.values(), *cashflow.values())}
         if lengths - {len(timestamps)}:
             raise ValueError("portfolio history series differ in length from its timestamps")
-        return cls(
-            timestamps=timestamps,
-            base_value=_optional_decimal(wire.get("base_value")),
-            timeframe=_text(wire["timeframe"]),
-            cashflow=cashflow,
-            **series,
-        )
+        return _from_wire(cls, wire, timestamps=timestamps, cashflow=cashflow, **series)
 
 
 @dataclass(frozen=True, slots=True)
-class Clock:
+class Clock(_WireRecord):
     """The market clock as the broker sees it."""
 
     timestamp: datetime
     is_open: bool
     next_open: datetime
     next_close: datetime
-
-    @classmethod
-    def from_wire(cls, wire: Wire) -> Clock:
-        return cls(
-            timestamp=_moment(wire["timestamp"]),
-            is_open=_flag(wire["is_open"]),
-            next_open=_moment(wire["next_open"]),
-            next_close=_moment(wire["next_close"]),
-        )

@@ -12,9 +12,8 @@ and gathering does not help: the layer serialises publishes per Redis host behin
 :meth:`PubSubChannelLayer.group_send_many` sends any number of group messages in one pipelined
 round trip per host, the same bytes ``group_send`` would publish (same channel names, same
 serializer), so receivers cannot tell the difference. It relies on the layer's internals
-(``_get_group_channel_name``, ``_get_shard``, the shard's lock and client) as of
-channels-redis 4.3.0, which requirements.txt pins; tests/realtime/test_fanout.py proves it
-against real group members.
+(the group's channel name, its shard, the shard's lock and client), reached only through
+:mod:`marketdata.compat`; tests/realtime/test_fanout.py proves it against real group members.
 """
 
 from __future__ import annotations
@@ -24,21 +23,22 @@ from collections.abc import Iterable
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
+from marketdata import compat
+
 
 class PubSubChannelLayer(RedisPubSubChannelLayer):
     """``RedisPubSubChannelLayer`` with :meth:`group_send_many`."""
 
     async def group_send_many(self, messages: Iterable[tuple[str, dict]]) -> None:
         """``group_send`` every ``(group, message)``, one pipelined round trip per host."""
-        layer = self._get_layer()
+        layer = compat.pubsub_loop_layer(self)
         by_shard = defaultdict(list)
         for group, message in messages:
-            channel = layer._get_group_channel_name(group)
-            by_shard[layer._get_shard(channel)].append((channel, self.serialize(message)))
+            channel = compat.group_channel_name(layer, group)
+            by_shard[compat.shard_for(layer, channel)].append((channel, self.serialize(message)))
         for shard, items in by_shard.items():
-            async with shard._lock:
-                shard._ensure_redis()
-                pipe = shard._redis.pipeline(transaction=False)
+            async with compat.shard_client(shard) as client:
+                pipe = client.pipeline(transaction=False)
                 for channel, data in items:
                     pipe.publish(channel, data)
                 await pipe.execute()

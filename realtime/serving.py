@@ -6,10 +6,11 @@ test communicator, uvicorn or a management command :func:`install` does nothing)
 **Close codes and reasons.** Daphne hands a ``websocket.close`` to autobahn's ``sendClose``,
 which accepts only 1000 and 3000–4999 and raises on anything else, and daphne passes no reason.
 The protocol needs 1001 (going away), 1008 (policy) and 1013 (try again later), which RFC 6455
-lets a server send. :func:`_send_close_codes` wraps daphne's
-``WebSocketProtocol.handle_reply`` so a close of an open socket writes the close frame through
-autobahn's own ``sendCloseFrame`` — the very frame ``sendClose`` writes after its check — with
-the code and the reason (at most 123 bytes). Everything else goes to daphne unchanged.
+lets a server send. :func:`_close_with_code` sees every reply before daphne does
+(:func:`marketdata.compat.intercept_websocket_replies`) and writes a close of an open socket
+through autobahn's own ``sendCloseFrame`` — the very frame ``sendClose`` writes after its
+check — with the code and the reason (at most 123 bytes). Everything else goes to daphne
+unchanged.
 
 **Graceful shutdown.** Daphne speaks no ASGI lifespan, and on SIGTERM Twisted stops the reactor
 at once: daphne's "before shutdown" trigger cancels every application and the sockets die
@@ -29,7 +30,6 @@ A second signal during the drain stops the reactor at once.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import signal
 import sys
@@ -37,6 +37,8 @@ from typing import Any
 
 from django.conf import settings
 from redis.exceptions import RedisError
+
+from marketdata.compat import intercept_websocket_replies
 
 from . import stats
 from .hub import hub
@@ -52,27 +54,21 @@ def install() -> bool:
     reactor = sys.modules.get("twisted.internet.reactor")
     if reactor is None or "daphne.ws_protocol" not in sys.modules:
         return False
-    _send_close_codes(sys.modules["daphne.ws_protocol"].WebSocketProtocol)
+    intercept_websocket_replies(
+        sys.modules["daphne.ws_protocol"].WebSocketProtocol, _close_with_code
+    )
     reactor.callWhenRunning(_take_over_signals, reactor)
     return True
 
 
-def _send_close_codes(protocol_class: Any) -> None:
-    original = protocol_class.handle_reply
-    if getattr(original, "sends_close_codes", False):
-        return
-
-    @functools.wraps(original)
-    def handle_reply(self: Any, message: dict) -> None:
-        if message.get("type") == "websocket.close" and self.state == self.STATE_OPEN:
-            reason = (message.get("reason") or "").encode()[:MAX_REASON_BYTES]
-            code = message.get("code") or 1000
-            self.sendCloseFrame(code=code, reasonUtf8=reason or None, isReply=False)
-            return
-        original(self, message)
-
-    handle_reply.sends_close_codes = True
-    protocol_class.handle_reply = handle_reply
+def _close_with_code(protocol: Any, message: dict) -> bool:
+    """Write a close of an open socket with its code and reason; False leaves it to daphne."""
+    if message.get("type") != "websocket.close" or protocol.state != protocol.STATE_OPEN:
+        return False
+    reason = (message.get("reason") or "").encode()[:MAX_REASON_BYTES]
+    code = message.get("code") or 1000
+    protocol.sendCloseFrame(code=code, reasonUtf8=reason or None, isReply=False)
+    return True
 
 
 def _take_over_signals(reactor: Any) -> None:
