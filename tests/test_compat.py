@@ -7,7 +7,9 @@ from marketdata.compat itself, this is the one module that touches a library's p
 
 import asyncio
 import inspect
+from datetime import UTC, datetime
 
+import msgpack
 import pytest
 import requests
 from alpaca.broker import BrokerClient
@@ -15,6 +17,7 @@ from alpaca.common.exceptions import APIError
 from alpaca.data.enums import DataFeed
 from alpaca.data.live.stock import StockDataStream
 from alpaca.data.live.websocket import DataStream
+from alpaca.data.models import Quote
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from redis.asyncio import Redis
@@ -96,6 +99,28 @@ async def test_a_connected_stream_runs_and_consumes_until_stopped(sandbox_url):
 
     assert await asyncio.wait_for(compat.consume_stream(stream), timeout=10) is False
     assert not compat.stream_is_running(stream)  # the SDK closed the socket
+
+
+QUOTE = {
+    "T": "q", "S": "AAPL", "bx": "V", "bp": 189.99, "bs": 100.0, "ax": "V", "ap": 190.01,
+    "as": 200.0, "c": ["R"], "z": "C",
+    "t": msgpack.Timestamp.from_datetime(datetime(2026, 11, 20, 15, 0, tzinfo=UTC)),
+}  # fmt: skip
+
+
+async def test_a_decoded_message_becomes_the_model_its_handlers_get():
+    stream = StockDataStream("key", "secret")
+    received: list[object] = []
+
+    async def handler(quote: object) -> None:
+        received.append(quote)
+
+    stream.subscribe_quotes(handler, "AAPL")
+    model = compat.stream_message_model(stream, dict(QUOTE))
+    await compat.dispatch_stream_message(stream, dict(QUOTE))
+
+    assert isinstance(model, Quote) and model.ask_price == 190.01
+    assert received == [model]
 
 
 # --- channels-redis 4.3.0 -------------------------------------------------------------------
