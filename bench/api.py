@@ -7,8 +7,8 @@ database of its own (SQLite in a temporary folder, migrated; one user linked to 
 diversified account, with an API token) and daphne serving ``clera.asgi`` with throttling off.
 
 **calls**: daphne talks to the sandbox through the recording pass-through of the API tests
-(``tests/api/recorder.py``), which counts every Broker API request. With Redis flushed, the
-page loads once (summary, positions, analytics, history 1M, orders, activities: what the
+(``clera/devstack/api_calls.py``), which counts every Broker API request. With Redis flushed,
+the page loads once (summary, positions, analytics, history 1M, orders, activities: what the
 portfolio page asks for) and then once more, warm.
 
 **latency**: a second daphne talks to the sandbox directly. After one warm-up round, each of
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -41,17 +40,12 @@ from pathlib import Path
 import redis
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from clera.devstack.api_calls import PAGE, Recorder
+from clera.devstack.daphne_process import DaphneProcess
+from clera.devstack.harness import HOST, SANDBOX_CREDENTIALS, django_env, start_services
+from clera.devstack.local_server import ROOT
+from clera.devstack.ports import free_port
 
-from clera.embedded_redis import EmbeddedRedis  # noqa: E402
-from clera.ports import free_port  # noqa: E402
-from clera.sandbox_process import SandboxProcess  # noqa: E402
-from realtime.server_process import DaphneProcess  # noqa: E402
-from tests.api.recorder import Recorder  # noqa: E402
-from tests.api.test_calls import PAGE  # noqa: E402
-
-HOST = "127.0.0.1"
 WORLD = {"accounts": 50, "symbols": 150, "quotes_per_second": 50, "seed": 42}
 TIMED = (
     "/health",
@@ -134,22 +128,15 @@ def main() -> None:
     args = parser.parse_args()
     with ExitStack() as stop, tempfile.TemporaryDirectory(prefix="bench-api-") as folder_name:
         folder = Path(folder_name)
-        redis_server = stop.enter_context(EmbeddedRedis(port=0))
-        sandbox = stop.enter_context(
-            SandboxProcess(HOST, free_port(), output=(folder / "sandbox.log").open("w"), **WORLD)
+        services = start_services(stop, WORLD, log=folder / "sandbox.log")
+        sandbox = services.sandbox
+        env = django_env(
+            folder / "db.sqlite3",
+            **services.settings_env(),
+            API_THROTTLE_RATE="none",
+            LOG_LEVEL="WARNING",
         )
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("BROKER_", "APCA_"))},
-            "DJANGO_SETTINGS_MODULE": "clera.settings",
-            "REDIS_URL": redis_server.url,
-            "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
-            "ALPACA_DATA_URL": sandbox.origin,
-            "ALPACA_STREAM_URL": sandbox.stream_origin,
-            "API_THROTTLE_RATE": "none",
-            "LOG_LEVEL": "WARNING",
-        }
-        listing = requests.get(f"{sandbox.origin}/_sandbox/accounts", timeout=60).json()
-        account = next(a["id"] for a in listing["accounts"] if a["shape"] == "diversified")
+        account = next(a["id"] for a in services.accounts() if a["shape"] == "diversified")
         token = subprocess.run(
             [sys.executable, "-c", SETUP, account], env=env, cwd=ROOT, capture_output=True,
             text=True, timeout=300, check=True,
@@ -157,11 +144,11 @@ def main() -> None:
         holdings = len(
             requests.get(
                 f"{sandbox.origin}/v1/trading/accounts/{account}/positions",
-                auth=("sandbox-key", "sandbox-secret"),
+                auth=SANDBOX_CREDENTIALS,
                 timeout=10,
             ).json()
         )
-        cache = redis.Redis.from_url(redis_server.url)
+        cache = redis.Redis.from_url(services.redis_url)
         calls = count_calls(env, folder, sandbox.origin, token, cache)
         latency = time_endpoints(env, folder, sandbox.origin, token, args.rounds)
         print(

@@ -54,13 +54,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import django
+from clera.devstack.embedded_redis import EmbeddedRedis
+from clera.devstack.harness import setup_django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clera.settings")
 # Nobody heartbeats here: the watched accounts must stay watched for the whole run.
 os.environ.setdefault("PRESENCE_TTL", "86400")
-
-from clera.embedded_redis import EmbeddedRedis  # noqa: E402
 
 SEED = 7
 FLUSH_SECONDS = 0.05  # the quote consumer's QUOTE_FLUSH_SECONDS default
@@ -173,8 +171,7 @@ def _producer(
     """Child process: write random trades as the quote consumer does (or, ``names_only``, just
     the ``clera:changes`` entries naming them), at ``rate`` ticks/s or as fast as it can;
     counts the ticks written in ``produced``."""
-    os.environ["REDIS_URL"] = url
-    django.setup()
+    setup_django(url)
     from marketdata.price_cache import PriceCache, add_changes, trade_fields
     from marketdata.store import redis_client
 
@@ -234,8 +231,7 @@ async def _calculate(partition: int, partitions: int, barrier: object, done: obj
 def _calculator_child(
     url: str, partition: int, partitions: int, barrier: object, done: object, results: object
 ) -> None:
-    os.environ["REDIS_URL"] = url
-    django.setup()
+    setup_django(url)
     results.put(asyncio.run(_calculate(partition, partitions, barrier, done)))
 
 
@@ -360,8 +356,7 @@ def main() -> None:
     print(f"loadavg at start: {_loadavg()}")
     best: dict[int, float] = {}
     server = EmbeddedRedis(port=0).start()
-    os.environ["REDIS_URL"] = server.url
-    django.setup()
+    setup_django(server.url)
     from marketdata.store import redis_client
 
     try:

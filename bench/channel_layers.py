@@ -27,11 +27,8 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 
-import django
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clera.settings")
-
-from clera.embedded_redis import EmbeddedRedis  # noqa: E402
+from clera.devstack.embedded_redis import EmbeddedRedis
+from clera.devstack.harness import setup_django
 
 PAYLOAD_HOLDINGS = 10
 GATHER_CHUNK = 100
@@ -85,8 +82,7 @@ async def _timed(send: Callable[[], Awaitable[None]], count: int) -> float:
 
 def _receiver(url: str, kind: str, groups: list[str], ready: object, stop: object) -> None:
     """Child process: one member channel per group, drained until told to stop."""
-    os.environ["REDIS_URL"] = url
-    django.setup()
+    setup_django(url)
 
     async def run() -> None:
         layer = _layers(url)[kind]
@@ -177,8 +173,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     options = parser.parse_args()
     server = EmbeddedRedis(port=0).start()
-    os.environ["REDIS_URL"] = server.url
-    django.setup()
+    setup_django(server.url)
     try:
         with open("/proc/loadavg") as loadavg:
             print(f"loadavg before: {loadavg.read().strip()}")

@@ -32,7 +32,6 @@ import asyncio
 import copy
 import gc
 import logging
-import os
 import random
 import resource
 import threading
@@ -43,7 +42,9 @@ from decimal import Decimal
 
 import msgpack
 
-from clera.embedded_redis import EmbeddedRedis
+from clera.devstack.embedded_redis import EmbeddedRedis
+from clera.devstack.harness import setup_django
+from marketdata import compat
 
 logger = logging.getLogger("bench.quote_ingest")
 
@@ -125,7 +126,7 @@ def _consumer(client, objects: list, dispatch=None, frames: list[bytes] | None =
         stream = dispatch(batcher)
         for frame in frames:
             for message in msgpack.unpackb(frame, timestamp=0):
-                await stream._dispatch(message)
+                await compat.dispatch_stream_message(stream, message)
 
     redis_before, cpu_before = _redis_cpu(client), _cpu()
     started = time.perf_counter()
@@ -155,7 +156,7 @@ def _sdk_alone(frames: list[bytes], raw_data: bool) -> Figure:
         count = 0
         for frame in frames:
             for message in msgpack.unpackb(frame, timestamp=0):
-                await stream._dispatch(message)
+                await compat.dispatch_stream_message(stream, message)
                 count += 1
         return count
 
@@ -198,11 +199,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     server = EmbeddedRedis(port=0).start()
-    os.environ["REDIS_URL"] = server.url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clera.settings")
-    import django
-
-    django.setup()
+    setup_django(server.url)
     import redis
     from alpaca.data.live import StockDataStream
     from django.conf import settings
@@ -211,7 +208,7 @@ def main() -> None:
         client = redis.Redis.from_url(server.url)
         raw = _messages(args.messages, args.symbols)
         parser_stream = StockDataStream("key", "secret")
-        objects = [parser_stream._cast(copy.copy(m)) for m in raw]
+        objects = [compat.stream_message_model(parser_stream, copy.copy(m)) for m in raw]
         frames = [
             msgpack.packb(raw[i : i + args.frame], datetime=False)
             for i in range(0, len(raw), args.frame)

@@ -25,10 +25,10 @@ import argparse
 import json
 import logging
 import math
-import os
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,17 +36,13 @@ import requests
 from alpaca.broker import BrokerClient
 from alpaca.trading.models import AllAccountsPositions
 
-from clera.ports import free_port
-from clera.sandbox_process import SandboxProcess
+from clera.devstack.harness import SANDBOX_CREDENTIALS, start_sandbox
 
 logger = logging.getLogger("bench.sandbox_positions")
 
-HOST = "127.0.0.1"
 ACCOUNTS = 10_000
 SYMBOLS = 1_000
 SEED = 42
-KEY = os.environ.get("SANDBOX_API_KEY", "sandbox-key")
-SECRET = os.environ.get("SANDBOX_SECRET_KEY", "sandbox-secret")
 TIMEOUT = 120.0
 ENDPOINTS = {"clock": "/v1/clock", "positions": "/v1/accounts/positions"}
 
@@ -101,7 +97,7 @@ def raw_fetch(session: requests.Session, origin: str) -> Fetch:
 
 def sdk_fetch(origin: str, raw_data: bool) -> Fetch:
     """The real ``BrokerClient``, as symbol collection uses it."""
-    client = BrokerClient(KEY, SECRET, raw_data=raw_data, url_override=origin)
+    client = BrokerClient(*SANDBOX_CREDENTIALS, raw_data=raw_data, url_override=origin)
     calls = {"clock": client.get_clock, "positions": client.get_all_accounts_positions}
     return lambda endpoint: calls[endpoint]()
 
@@ -130,19 +126,10 @@ def time_series(
 
 def measure(n: int, quotes_per_second: int) -> list[Series]:
     """Start the sandbox and time both endpoints along every path, baseline first."""
-    sandbox = SandboxProcess(
-        HOST,
-        free_port(HOST),
-        accounts=ACCOUNTS,
-        symbols=SYMBOLS,
-        quotes_per_second=quotes_per_second,
-        seed=SEED,
-        startup_timeout=300,
-    )
-    started = time.monotonic()
-    with sandbox, requests.Session() as session:
-        logger.info("sandbox up in %.1fs at %s", time.monotonic() - started, sandbox.origin)
-        session.auth = (KEY, SECRET)
+    world = dict(accounts=ACCOUNTS, symbols=SYMBOLS, quotes_per_second=quotes_per_second, seed=SEED)
+    with ExitStack() as running, requests.Session() as session:
+        sandbox = start_sandbox(running, world, startup_timeout=300)
+        session.auth = SANDBOX_CREDENTIALS
         paths = {
             "raw HTTP": raw_fetch(session, sandbox.origin),
             "SDK raw_data=True": sdk_fetch(sandbox.origin, raw_data=True),

@@ -21,13 +21,12 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
-import os
 import threading
 import time
 import urllib.request
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import websockets
@@ -36,20 +35,15 @@ from alpaca.data.live.crypto import CryptoDataStream
 from alpaca.data.live.stock import StockDataStream
 from alpaca.data.live.websocket import DataStream
 
-from clera.ports import free_port
-from clera.sandbox_process import SandboxProcess
+from clera.devstack.harness import SANDBOX_CREDENTIALS, start_sandbox
+from clera.devstack.sdk_streams import StreamThread
+from marketdata import compat
 from marketdata.sandbox.assets import build_assets
 
 logger = logging.getLogger("bench.sandbox_stream")
 
-HOST = "127.0.0.1"
-ACCOUNTS = 10_000
-SYMBOLS = 1_000
-QUOTES_PER_SECOND = 5_000
-SEED = 42
+WORLD = {"accounts": 10_000, "symbols": 1_000, "quotes_per_second": 5_000, "seed": 42}
 BUDGET_CORES = 0.5
-KEY = os.environ.get("SANDBOX_API_KEY", "sandbox-key")
-SECRET = os.environ.get("SANDBOX_SECRET_KEY", "sandbox-secret")
 
 
 @dataclass
@@ -64,65 +58,47 @@ class Tally:
         self.first.set()
 
 
-class StreamThread:
-    """An SDK stream on its own thread and event loop, connected before it subscribes.
+class ConnectedStreamThread(StreamThread):
+    """An SDK stream on its own thread, connected before it subscribes.
 
     ``_run_forever`` will not connect until something is subscribed, so the thread does what
     its first pass does (``_start_ws``: connect, authenticate) and then consumes. A later
     ``subscribe_*`` from another thread goes over the open socket, as for any running SDK
-    stream (called on the stream's own loop it would deadlock). Stopping also closes the
-    socket: the SDK only looks at its stop flag between messages, up to five seconds apart.
+    stream.
     """
 
-    def __init__(self, stream: DataStream) -> None:
-        self.stream = stream
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.failure: BaseException | None = None
-        self._connected = threading.Event()
-        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
+    start_timeout = 30.0
 
-    async def _main(self) -> None:
+    def __init__(self, stream: DataStream) -> None:
+        super().__init__(stream)
+        self.failure: BaseException | None = None
+
+    async def follow(self) -> None:
         stream = self.stream
-        self.loop = stream._loop = asyncio.get_running_loop()
-        stream._stop_stream_event = asyncio.Event()
         try:
-            await stream._start_ws()
-            stream._running = True  # from now on subscribe_* sends over this socket
-            self._connected.set()
-            await stream._consume()
+            await compat.connect_stream(stream)  # from now on subscribe_* sends over this socket
+            self.ready.set()
+            await compat.consume_stream(stream)
         except websockets.exceptions.ConnectionClosed as error:
-            if stream._should_run:  # closed by the sandbox, not by stop()
+            if not compat.stream_stop_requested(stream):  # closed by the sandbox, not by stop()
                 self.failure = error
         except BaseException as error:
             self.failure = error
             raise
         finally:
-            self._connected.set()
+            self.ready.set()
 
     def start(self) -> None:
         """Connect and authenticate; return once the stream could be subscribed."""
-        self._thread.start()
-        if not self._connected.wait(timeout=30):
-            raise RuntimeError("the stream did not connect within 30s")
+        super().start()
         self.check()
 
     def check(self) -> None:
         """Raise if the stream has died (refused, dropped as a slow client, ...)."""
         if self.failure is not None:
             raise RuntimeError(f"the stream failed: {self.failure!r}") from self.failure
-        if not self._thread.is_alive():
+        if not self.alive:
             raise RuntimeError("the stream thread ended early")
-
-    async def _halt(self) -> None:
-        await self.stream.stop_ws()
-        await self.stream.close()
-
-    def stop(self) -> None:
-        if self.loop is not None and self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._halt(), self.loop).result(timeout=5)
-        self._thread.join(timeout=10)
-        if self._thread.is_alive():
-            raise RuntimeError("the stream thread did not stop")
 
 
 @dataclass(frozen=True)
@@ -169,38 +145,30 @@ def measure_window(origin: str, seconds: float, tallies: list[Tally]) -> Window:
 
 def measure(seconds: float) -> tuple[Window, Window]:
     """Start the sandbox, run the baseline then the loaded phase; return both windows."""
-    assets = [a for a in build_assets(SYMBOLS, SEED) if a.asset_class != "us_option"]
+    assets = [
+        a for a in build_assets(WORLD["symbols"], WORLD["seed"]) if a.asset_class != "us_option"
+    ]
     stocks = [a.symbol for a in assets if not a.is_crypto]
     pairs = [a.symbol for a in assets if a.is_crypto]
     logger.info(
         "symbols %d (stocks %d, crypto %d), %d quotes/s configured, %gs per phase",
-        SYMBOLS,
+        WORLD["symbols"],
         len(stocks),
         len(pairs),
-        QUOTES_PER_SECOND,
+        WORLD["quotes_per_second"],
         seconds,
     )
-    sandbox = SandboxProcess(
-        HOST,
-        free_port(HOST),
-        accounts=ACCOUNTS,
-        symbols=SYMBOLS,
-        quotes_per_second=QUOTES_PER_SECOND,
-        seed=SEED,
-        startup_timeout=300,
-    )
-    started = time.monotonic()
-    with sandbox:
-        logger.info("sandbox up in %.1fs at %s", time.monotonic() - started, sandbox.origin)
+    with ExitStack() as running:
+        sandbox = start_sandbox(running, WORLD, startup_timeout=300)
         stock_tally, crypto_tally = Tally(), Tally()
         tallies = [stock_tally, crypto_tally]
         stock_stream = StockDataStream(
-            KEY, SECRET, feed=DataFeed.SIP, url_override=f"{sandbox.stream_origin}/v2/sip"
+            *SANDBOX_CREDENTIALS, feed=DataFeed.SIP, url_override=f"{sandbox.stream_origin}/v2/sip"
         )
         crypto_stream = CryptoDataStream(
-            KEY, SECRET, url_override=f"{sandbox.stream_origin}/v1beta3/crypto/us"
+            *SANDBOX_CREDENTIALS, url_override=f"{sandbox.stream_origin}/v1beta3/crypto/us"
         )
-        threads = [StreamThread(stock_stream), StreamThread(crypto_stream)]
+        threads = [ConnectedStreamThread(stock_stream), ConnectedStreamThread(crypto_stream)]
         try:
             for thread in threads:
                 thread.start()

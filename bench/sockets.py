@@ -58,19 +58,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import requests
+from clera.devstack.daphne_process import APPLICATION as OURS
+from clera.devstack.daphne_process import DaphneProcess
+from clera.devstack.harness import HOST, django_env, start_services
+from clera.devstack.local_server import ROOT, LocalServer, spawn
+from clera.devstack.ports import free_port
+from clera.devstack.sandbox_process import SandboxProcess
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clera.settings")
-
-from clera.embedded_redis import EmbeddedRedis  # noqa: E402
-from clera.local_server import LocalServer  # noqa: E402
-from clera.ports import free_port  # noqa: E402
-from clera.sandbox_process import SandboxProcess  # noqa: E402
-
-HOST = "127.0.0.1"
-OURS = "clera.asgi:application"
 BASELINE = "bench.sockets:baseline_application"
 SEED = 7
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -140,9 +134,7 @@ class Command(LocalServer):
         return {"env": self.env, "cwd": ROOT, "stdout": output, "stderr": subprocess.STDOUT}
 
     def start(self) -> Command:
-        self._process = subprocess.Popen(
-            self.command(), start_new_session=True, **self.popen_options()
-        )
+        self._process = spawn(self.command(), **self.popen_options())
         return self
 
 
@@ -157,11 +149,6 @@ def _rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def _pid(server: LocalServer) -> int:
-    assert server._process is not None
-    return server._process.pid
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -196,45 +183,26 @@ def stack(
     """Redis, the sandbox and the environment every child shares."""
     with ExitStack() as stop, tempfile.TemporaryDirectory(prefix="bench-sockets-") as folder:
         path = Path(folder)
-        redis_server = stop.enter_context(EmbeddedRedis(port=0))
-        sandbox = SandboxProcess(
-            HOST, free_port(), accounts=accounts, symbols=symbols,
-            quotes_per_second=quotes_per_second, seed=SEED, output=(path / "sandbox.log").open("w"),
-            startup_timeout=600,
-        )  # fmt: skip
-        stop.enter_context(sandbox)
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "clera.settings",
-            "REDIS_URL": redis_server.url,
-            "DATABASE_URL": f"sqlite:///{path / 'db.sqlite3'}",
-            "ALPACA_BROKER_URL": sandbox.origin,
-            "ALPACA_DATA_URL": sandbox.origin,
-            "ALPACA_STREAM_URL": sandbox.stream_origin,
-            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-            "WS_MAX_CONNECTIONS_PER_USER": "1000000",
-            "WS_MAX_CONNECTIONS_PER_PROCESS": "1000000",
+        world = dict(
+            accounts=accounts, symbols=symbols, quotes_per_second=quotes_per_second, seed=SEED
+        )
+        services = start_services(stop, world, log=path / "sandbox.log", startup_timeout=600)
+        env = django_env(
+            path / "db.sqlite3",
+            **services.settings_env(),
+            LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            WS_MAX_CONNECTIONS_PER_USER="1000000",
+            WS_MAX_CONNECTIONS_PER_PROCESS="1000000",
             **extra_env,
-        }
-        for name in (
-            "BROKER_API_KEY",
-            "BROKER_SECRET_KEY",
-            "APCA_API_KEY_ID",
-            "APCA_API_SECRET_KEY",
-        ):
-            env.pop(name, None)
-        listing = requests.get(f"{sandbox.origin}/_sandbox/accounts", timeout=60).json()
-        yield Stack(path, env, sandbox, listing["accounts"]), stop
+        )
+        yield Stack(path, env, services.sandbox, services.accounts()), stop
 
 
-def _daphne(env: dict[str, str], folder: Path, application: str, log: str = "daphne") -> Any:
-    from realtime.server_process import DaphneProcess
-
-    class Daphne(DaphneProcess):
-        def command(self) -> list[str]:
-            return [*super().command()[:-1], application]
-
-    return Daphne(HOST, free_port(), env, output=(folder / f"{log}.log").open("w"), startup=120)
+def _daphne(
+    env: dict[str, str], folder: Path, application: str, log: str = "daphne"
+) -> DaphneProcess:
+    output = (folder / f"{log}.log").open("w")
+    return DaphneProcess(HOST, free_port(), env, output, startup=120, application=application)
 
 
 # --- the load generator (its own process) ------------------------------------------------------
@@ -465,12 +433,12 @@ def e2e(args: argparse.Namespace) -> None:
             with load_generator(urls, headers, args.concurrency) as (pipe, _):
                 connect = pipe.recv()
                 time.sleep(args.warmup)
-                cpu = {name: _cpu_seconds(_pid(p)) for name, p in processes.items()}
+                cpu = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
                 pipe.send("measure")
                 time.sleep(args.seconds)
                 pipe.send("report")
                 report = pipe.recv()
-                used = {name: _cpu_seconds(_pid(p)) - cpu[name] for name, p in processes.items()}
+                used = {name: _cpu_seconds(p.pid) - cpu[name] for name, p in processes.items()}
             latencies = report["latencies"]
             seconds = report["seconds"]
             figures = {

@@ -7,19 +7,19 @@ import redis
 import requests
 from django.conf import settings
 
-from tests.stack import sandbox_origin
+from tests.stack import services
 
 
 @pytest.fixture(scope="session")
 def sandbox_url() -> str:
     """HTTP origin of the built-in sandbox started for this test run."""
-    return sandbox_origin()
+    return services().sandbox.origin
 
 
 @pytest.fixture(scope="session")
-def sandbox_accounts(sandbox_url: str) -> list[dict]:
+def sandbox_accounts() -> list[dict]:
     """Every sandbox account with its shape (diversified, crypto, cash_only, ...), in order."""
-    return requests.get(f"{sandbox_url}/_sandbox/accounts", timeout=10).json()["accounts"]
+    return services().accounts()
 
 
 @pytest.fixture(scope="session")

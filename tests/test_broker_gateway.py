@@ -17,7 +17,7 @@ import requests
 from django.conf import settings
 from django.test import override_settings
 
-from clera.ports import free_port
+from clera.devstack.ports import free_port
 from marketdata.broker import BrokerGateway, gateway
 from marketdata.errors import (
     BrokerForbidden,

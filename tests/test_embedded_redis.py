@@ -9,9 +9,9 @@ import pytest
 import redis
 from django.conf import settings
 
-from clera.embedded_redis import EmbeddedRedis
-from clera.local_server import LocalServerError
-from clera.ports import port_is_free
+from clera.devstack.embedded_redis import EmbeddedRedis
+from clera.devstack.local_server import LocalServerError
+from clera.devstack.ports import port_is_free
 
 
 def _accepts_connections(port: int) -> bool:
@@ -41,7 +41,7 @@ def test_a_parent_killed_outright_takes_its_redis_with_it(tmp_path) -> None:
     """SIGKILL leaves no chance to clean up; the server must still not outlive its parent."""
     script = (
         "import sys, time\n"
-        "from clera.embedded_redis import EmbeddedRedis\n"
+        "from clera.devstack.embedded_redis import EmbeddedRedis\n"
         "server = EmbeddedRedis().start()\n"
         "print(server.port, flush=True)\n"
         "time.sleep(60)\n"

@@ -3,7 +3,7 @@
 import pytest
 from django.test import override_settings
 
-from clera.ports import free_port
+from clera.devstack.ports import free_port
 
 pytestmark = pytest.mark.django_db
 

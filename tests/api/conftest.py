@@ -10,8 +10,8 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from clera.devstack.api_calls import Recorder
 from portfolio.models import BrokerageAccount
-from tests.api.recorder import Recorder
 
 
 @pytest.fixture(autouse=True)

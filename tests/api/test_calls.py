@@ -7,17 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from clera.devstack.api_calls import PAGE
+
 pytestmark = pytest.mark.django_db
 
-#: What the portfolio page asks for when it loads.
-PAGE = (
-    "/api/portfolio/summary",
-    "/api/portfolio/positions",
-    "/api/portfolio/analytics",
-    "/api/portfolio/history?period=1M",
-    "/api/portfolio/orders",
-    "/api/portfolio/activities",
-)
 #: summary, positions and analytics: account + positions each (3 x 2); the asset list once;
 #: history: creation time, positions, the period and the all-time history; orders; activities.
 COLD_CALLS = 3 * 2 + 1 + 4 + 1 + 1

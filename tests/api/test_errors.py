@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from clera.ports import free_port
+from clera.devstack.ports import free_port
 from tests.api.test_access import assert_error
 
 pytestmark = pytest.mark.django_db

@@ -23,15 +23,16 @@ from typing import IO
 
 import redis
 
-from clera.local_server import LocalServerError, die_with_parent
-from clera.ports import free_port
+from clera.devstack.daphne_process import DaphneProcess
+from clera.devstack.harness import HOST, django_env
+from clera.devstack.local_server import ROOT, LocalServerError, poll_until, spawn
+from clera.devstack.ports import free_port
 from marketdata.book.keys import COLLECTION, SYMBOLS
-from realtime.server_process import ROOT, DaphneProcess
+from tests.stack import services
 
 logger = logging.getLogger(__name__)
 
 LOG_DIR = ROOT / "test-artifacts" / "site"
-HOST = "127.0.0.1"
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"
 LOGIN_PATH = "/accounts/login/"
@@ -102,19 +103,6 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def _child_env(database: Path, redis_url: str) -> dict[str, str]:
-    """Our environment (the sandbox's URLs are in it), with the site's own database."""
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=f"sqlite:///{database}",
-        REDIS_URL=redis_url,
-        DJANGO_SETTINGS_MODULE="clera.settings",
-        PYTHONUNBUFFERED="1",
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
-    )
-    return env
-
-
 def _setup(env: dict[str, str], label: str) -> dict[str, list[str]]:
     """Migrate and seed the site's database; each demo login's account ids."""
     with _open_log("setup", label) as log:
@@ -133,10 +121,9 @@ def _setup(env: dict[str, str], label: str) -> dict[str, list[str]]:
 
 def _spawn(name: str, command: list[str], env: dict[str, str], label: str) -> subprocess.Popen:
     with _open_log(name, label) as log:  # The child keeps its own descriptor.
-        return subprocess.Popen(
+        return spawn(
             command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=die_with_parent if sys.platform == "linux" else None,
+            stdin=subprocess.DEVNULL,
         )  # fmt: skip
 
 
@@ -167,20 +154,23 @@ def _stop(children: dict[str, subprocess.Popen], servers: list[DaphneProcess]) -
 def _wait_for_collection(client: redis.Redis, children: dict[str, subprocess.Popen]) -> None:
     """Until the worker's first symbol collection is in Redis: before it nothing is streamed
     and no value moves."""
-    deadline = time.monotonic() + COLLECTION_TIMEOUT
-    while not (client.exists(COLLECTION) and client.scard(SYMBOLS) > 0):
+
+    def check_children() -> None:
         for name, process in children.items():
             if process.poll() is not None:
                 raise SiteError(
                     f"{name} exited with code {process.returncode}:\n"
                     f"{_tail(LOG_DIR / f'{name}.log')}"
                 )
-        if time.monotonic() > deadline:
-            raise SiteError(
-                f"no symbol collection within {COLLECTION_TIMEOUT:g}s; worker log:\n"
-                f"{_tail(LOG_DIR / 'worker.log')}"
-            )
-        time.sleep(0.1)
+
+    def collected() -> bool:
+        return bool(client.exists(COLLECTION) and client.scard(SYMBOLS) > 0)
+
+    if not poll_until(collected, COLLECTION_TIMEOUT, check_children, 0.1):
+        raise SiteError(
+            f"no symbol collection within {COLLECTION_TIMEOUT:g}s; worker log:\n"
+            f"{_tail(LOG_DIR / 'worker.log')}"
+        )
 
 
 @contextmanager
@@ -191,7 +181,8 @@ def running_site(folder: Path, redis_url: str, label: str = "site") -> Iterator[
     started = time.monotonic()
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    env = _child_env(folder / "site.sqlite3", redis_url)
+    run_settings = services().settings_env() | {"REDIS_URL": redis_url}
+    env = django_env(folder / "site.sqlite3", **run_settings)
     children: dict[str, subprocess.Popen] = {}
     servers: list[DaphneProcess] = []
     with ExitStack() as cleanup:

@@ -21,7 +21,7 @@ import redis
 from channels.layers import get_channel_layer
 from django.test import override_settings
 
-from clera.embedded_redis import EmbeddedRedis
+from clera.devstack.embedded_redis import EmbeddedRedis
 from marketdata import book
 from marketdata.price_cache import PriceCache, trade_fields
 from realtime import fanout, presence, stats

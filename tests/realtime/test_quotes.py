@@ -17,7 +17,7 @@ import requests
 from django.conf import settings
 from django.test import override_settings
 
-from clera.embedded_redis import EmbeddedRedis
+from clera.devstack.embedded_redis import EmbeddedRedis
 from marketdata import book
 from marketdata.price_cache import PriceCache
 from marketdata.quotes import LEADER_LOCK, STATUS_KEY, QuoteConsumer

@@ -30,10 +30,10 @@ from django.conf import settings
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from clera.devstack.sdk_streams import StreamThread
 from marketdata.sandbox.assets import build_assets
 from marketdata.sandbox.calendar import NEW_YORK
 from marketdata.sandbox.server import Sandbox, SandboxConfig
-from tests.sandbox.sdk_streams import StreamThread
 from tests.stack import SANDBOX_OPTIONS
 
 UNIVERSE = [

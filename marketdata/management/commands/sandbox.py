@@ -1,9 +1,11 @@
 """``manage.py sandbox``: run the built-in Alpaca-compatible sandbox on loopback."""
 
+from dataclasses import fields
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from clera.processes import run_until_signalled
+from marketdata.running import cancel_on, run_until_signalled
 from marketdata.sandbox.calendar import CALENDARS
 from marketdata.sandbox.faults import FaultConfig
 from marketdata.sandbox.server import SandboxConfig, serve
@@ -39,23 +41,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         config = SandboxConfig(
-            host=options["host"],
-            port=options["port"],
-            accounts=options["accounts"],
-            symbols=options["symbols"],
-            quotes_per_second=options["quotes_per_second"],
-            seed=options["seed"],
-            calendar=options["calendar"],
+            **_named_fields(SandboxConfig, options),
             api_key=settings.SANDBOX_API_KEY,
             secret_key=settings.SANDBOX_SECRET_KEY,
-            iex_symbol_limit=options["iex_symbol_limit"],
-            stream_connection_limit=options["stream_connection_limit"],
-            orders_per_minute=options["orders_per_minute"],
-            faults=FaultConfig(
-                rate_limited=options["rate_limited"],
-                server_error=options["server_error"],
-                slow=options["slow"],
-                slow_seconds=options["slow_seconds"],
-            ),
+            faults=FaultConfig(**_named_fields(FaultConfig, options)),
         )
-        run_until_signalled(serve(config), "sandbox")
+        run_until_signalled(lambda stop: cancel_on(stop, serve(config)), "sandbox")
+
+
+def _named_fields(config: type, options: dict[str, object]) -> dict[str, object]:
+    """The options named like a field of the ``config`` dataclass: each option above is
+    spelled as the field it sets."""
+    return {field.name: options[field.name] for field in fields(config) if field.name in options}

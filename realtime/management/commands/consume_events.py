@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from clera.processes import run_until_signalled
+from marketdata.running import cancel_on, run_until_signalled
 from realtime.broker_events import consume_events
 
 
@@ -10,4 +10,4 @@ class Command(BaseCommand):
     help = "Follow Alpaca's trade and funding event streams into the account book (Redis)."
 
     def handle(self, *args: object, **options: object) -> None:
-        run_until_signalled(consume_events(), "event consumer")
+        run_until_signalled(lambda stop: cancel_on(stop, consume_events()), "event consumer")

@@ -1,11 +1,11 @@
 """``manage.py run_calculator``: push revalued accounts to their sockets as prices move."""
 
-import asyncio
-import signal
+from functools import partial
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from marketdata.running import run_until_signalled
 from realtime.calculator import run_calculator
 
 
@@ -24,11 +24,6 @@ class Command(BaseCommand):
         partitions = settings.CALCULATOR_PARTITIONS
         if not 0 <= partition < partitions:
             raise CommandError(f"--partition must be in 0..{partitions - 1}")
-        asyncio.run(self._run(partition, partitions))
-
-    async def _run(self, partition: int, partitions: int) -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run_calculator(stop, partition, partitions)
+        run_until_signalled(
+            partial(run_calculator, partition=partition, partitions=partitions), "calculator"
+        )

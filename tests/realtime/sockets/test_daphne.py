@@ -15,9 +15,10 @@ import pytest
 import redis
 from django.conf import settings
 
-from clera.ports import free_port
+from clera.devstack.daphne_process import DaphneProcess
+from clera.devstack.local_server import ROOT
+from clera.devstack.ports import free_port
 from realtime import limits, tickets
-from realtime.server_process import ROOT, DaphneProcess
 
 # A database of the child's own (the test database lives in this process), with one user
 # linked to an account and signed in; prints what the test needs.

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from redis.exceptions import RedisError
 
-from clera.embedded_redis import EmbeddedRedis
+from clera.devstack.embedded_redis import EmbeddedRedis
 from marketdata.price_cache import PriceCache, quote_fields, trade_fields
 from realtime import fanout, presence
 

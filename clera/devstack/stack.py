@@ -1,4 +1,4 @@
-"""`python -m clera.stack` (what `bin/run` starts): the whole app on one machine, no setup.
+"""`python -m clera.devstack.stack` (what `bin/run` starts): the whole app on one machine.
 
 Order matters: Redis first (everything talks to it), then migrations, then the built-in sandbox
 and demo users, then every Procfile process under honcho. Ctrl-C/SIGTERM unwinds in reverse.
@@ -11,35 +11,30 @@ import signal
 import subprocess
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 from types import FrameType
 
 from django.conf import settings
 from honcho.environ import parse_procfile
 from honcho.manager import Manager
 
-from clera.embedded_redis import EmbeddedRedis
-from clera.sandbox_process import SandboxProcess
+from clera.devstack.embedded_redis import EmbeddedRedis
+from clera.devstack.local_server import ROOT, child_env
+from clera.devstack.sandbox_process import SandboxProcess
 
-logger = logging.getLogger("clera.stack")
+logger = logging.getLogger("clera.devstack.stack")
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = "8000"
 # Run once before the long-lived processes, by us, not alongside them.
 SKIPPED_PROCFILE_ENTRIES = {"release"}
 
 
 def _child_env() -> dict[str, str]:
-    """Our environment plus the venv's bin/ on PATH, so Procfile's `daphne`/`celery` resolve."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("PORT", DEFAULT_PORT)
-    return env
+    """For every child: Procfile's commands resolve, and the app serves on PORT."""
+    return child_env(PORT=os.environ.get("PORT", DEFAULT_PORT))
 
 
 def _manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=_child_env(), check=True)
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=_child_env(), check=True)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -89,11 +84,11 @@ def run() -> int:
             logger.info("broker keys set: using Alpaca at %s", settings.ALPACA_BROKER_URL)
 
         env = _child_env()
-        procfile = parse_procfile((BASE_DIR / "Procfile").read_text())
+        procfile = parse_procfile((ROOT / "Procfile").read_text())
         manager = Manager()
         for name, command in procfile.processes.items():
             if name not in SKIPPED_PROCFILE_ENTRIES:
-                manager.add_process(name, command, env=env, cwd=str(BASE_DIR))
+                manager.add_process(name, command, env=env, cwd=str(ROOT))
         _banner(env["PORT"])
         manager.loop()
         return manager.returncode or 0

@@ -1,10 +1,12 @@
-"""A recording pass-through in front of the sandbox: what Alpaca really answered, and how often.
+"""What the portfolio page asks of our API (:data:`PAGE`), and a recording pass-through in
+front of the sandbox that says what Alpaca really answered, and how often.
 
-The gateway is pointed at it (ALPACA_BROKER_URL); every request goes on, unchanged, to the
-real sandbox, and the recorder keeps each answer's exact JSON. Tests recompute expected values
-from those raw bodies (prices move between any two requests, so a second read would not do)
-and count how many broker calls a page load makes. Nothing is faked; ``late`` can hold an
-answer back after the sandbox has acted on the request, as a slow network would.
+The gateway is pointed at the :class:`Recorder` (ALPACA_BROKER_URL); every request goes on,
+unchanged, to the real sandbox, and the recorder keeps each answer's exact JSON. Tests
+recompute expected values from those raw bodies (prices move between any two requests, so a
+second read would not do); tests and ``bench.api`` count how many broker calls a page load
+makes. Nothing is faked; ``late`` can hold an answer back after the sandbox has acted on the
+request, as a slow network would.
 """
 
 from __future__ import annotations
@@ -18,6 +20,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+
+#: What the portfolio page asks for when it loads.
+PAGE = (
+    "/api/portfolio/summary",
+    "/api/portfolio/positions",
+    "/api/portfolio/analytics",
+    "/api/portfolio/history?period=1M",
+    "/api/portfolio/orders",
+    "/api/portfolio/activities",
+)
 
 #: Headers passed on in each direction.
 REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept")

