@@ -18,15 +18,8 @@ from django.conf import settings
 from django.test import override_settings
 
 from clera.devstack.ports import free_port
+from marketdata import errors
 from marketdata.broker import BrokerGateway, gateway
-from marketdata.errors import (
-    BrokerForbidden,
-    BrokerNotFound,
-    BrokerRateLimited,
-    BrokerRejected,
-    BrokerTimeout,
-    BrokerUnavailable,
-)
 
 BAD_KEY = "wrong-key-5a1d"
 BAD_SECRET = "wrong-secret-9f3c7e"
@@ -285,7 +278,7 @@ def test_portfolio_history_lines_up(broker, account_by_shape):
 def test_invalid_arguments_are_rejected_before_sending(call, faults):
     faults(server_error=1)  # anything that reached the sandbox would come back Unavailable
 
-    with pytest.raises(BrokerRejected):
+    with pytest.raises(errors.BrokerRejected):
         call(BrokerGateway())
 
 
@@ -302,12 +295,12 @@ def test_invalid_arguments_are_rejected_before_sending(call, faults):
     ],
 )
 def test_unknown_account_is_not_found(broker, call):
-    with pytest.raises(BrokerNotFound):
+    with pytest.raises(errors.BrokerNotFound):
         call(broker, str(uuid.uuid4()))
 
 
 def test_unknown_symbol_is_not_found(broker):
-    with pytest.raises(BrokerNotFound):
+    with pytest.raises(errors.BrokerNotFound):
         broker.asset("NOSUCHSYM")
 
 
@@ -317,7 +310,7 @@ def test_wrong_credentials_are_forbidden_and_never_shown(call, account_by_shape,
         bad = BrokerGateway()
     caplog.set_level(logging.DEBUG)
 
-    with pytest.raises(BrokerForbidden) as caught:
+    with pytest.raises(errors.BrokerForbidden) as caught:
         call(bad, account_by_shape["diversified"])
 
     encoded = base64.b64encode(f"{BAD_KEY}:{BAD_SECRET}".encode()).decode()
@@ -334,7 +327,7 @@ def test_rate_limit_fails_fast_with_retry_after(broker, faults, caplog):
     faults(rate_limited=1, retry_after=7)
 
     started = time.monotonic()
-    with pytest.raises(BrokerRateLimited) as caught:
+    with pytest.raises(errors.BrokerRateLimited) as caught:
         broker.clock()
 
     assert time.monotonic() - started < 2  # the SDK's own retries would sleep about 9 s
@@ -346,7 +339,7 @@ def test_rate_limit_fails_fast_with_retry_after(broker, faults, caplog):
 def test_server_error_is_unavailable(broker, faults, account_by_shape):
     faults(server_error=1)
 
-    with pytest.raises(BrokerUnavailable) as caught:
+    with pytest.raises(errors.BrokerUnavailable) as caught:
         broker.positions(account_by_shape["diversified"])
 
     assert caught.value.status == 500
@@ -358,7 +351,7 @@ def test_slow_answer_times_out(faults):
         impatient = BrokerGateway()
 
     started = time.monotonic()
-    with pytest.raises(BrokerTimeout):
+    with pytest.raises(errors.BrokerTimeout):
         impatient.clock()
 
     assert time.monotonic() - started < 1.2
@@ -368,7 +361,7 @@ def test_nobody_listening_is_unavailable(sandbox_url):
     with override_settings(ALPACA_BROKER_URL=f"http://127.0.0.1:{free_port()}"):
         nowhere = BrokerGateway()
 
-    with pytest.raises(BrokerUnavailable):
+    with pytest.raises(errors.BrokerUnavailable):
         nowhere.clock()
 
 
@@ -384,7 +377,7 @@ def test_unreadable_answers_are_unavailable(broken_broker, call):
     with override_settings(ALPACA_BROKER_URL=broken_broker):
         broken = BrokerGateway()
 
-    with pytest.raises(BrokerUnavailable):
+    with pytest.raises(errors.BrokerUnavailable):
         call(broken)
 
 
@@ -392,14 +385,14 @@ def test_retry_after_may_be_an_http_date(broken_broker):
     with override_settings(ALPACA_BROKER_URL=broken_broker):
         broken = BrokerGateway()
 
-    with pytest.raises(BrokerRateLimited) as caught:
+    with pytest.raises(errors.BrokerRateLimited) as caught:
         broken.assets()
 
     assert 25 < caught.value.retry_after <= 30
 
 
 def test_order_beyond_buying_power_is_rejected_with_alpacas_reason(broker, scratch_account, stock):
-    with pytest.raises(BrokerRejected) as caught:
+    with pytest.raises(errors.BrokerRejected) as caught:
         broker.submit_order(scratch_account, stock, Decimal("10000000"), "buy")
 
     assert caught.value.status == 403
@@ -437,7 +430,7 @@ async def test_async_calls_leave_the_event_loop_free(faults):
         ticking.cancel()
 
     elapsed = time.monotonic() - started
-    assert all(isinstance(outcome, BrokerNotFound) for outcome in outcomes)
+    assert all(isinstance(outcome, errors.BrokerNotFound) for outcome in outcomes)
     assert 1 <= elapsed < 1.9  # four 1 s calls, side by side
     assert ticks >= 25  # the loop kept running throughout
 
