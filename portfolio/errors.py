@@ -12,6 +12,7 @@ kind                    meaning
 :class:`NotFound`       nothing of the caller's is there (404)
 :class:`Conflict`       not now: retry later with the same request (409, ``retry_after``)
 :class:`Refused`        understood, and refused as it stands (422)
+:class:`Unavailable`    a part we depend on is down: retry later (503, ``retry_after``)
 ======================  ====================================================================
 """
 
@@ -54,6 +55,11 @@ class Conflict(PortfolioError):
 
 class Refused(PortfolioError):
     pass
+
+
+class Unavailable(PortfolioError):
+    code = "unavailable"
+    message = "This is unavailable right now; try again shortly."
 
 
 class InvalidParameter(InvalidInput):

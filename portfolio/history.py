@@ -34,6 +34,7 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from marketdata.moments import iso
 from marketdata.types import PortfolioHistory
 
 from . import money
@@ -112,7 +113,7 @@ def plan_range(
         raise InvalidPeriod("start must be in the past")
     if end <= account_created_at:
         raise InvalidPeriod(
-            f"the account was opened at {_moment(account_created_at)}; "
+            f"the account was opened at {iso(account_created_at)}; "
             "choose a range that ends after it"
         )
     start, end = max(start, account_created_at), min(end, now)
@@ -132,7 +133,7 @@ def summarize_history(
     return {
         "period": plan.period_label,
         "timeframe": history.timeframe,
-        "timestamps": [_moment(moment) for moment in history.timestamps],
+        "timestamps": [iso(moment) for moment in history.timestamps],
         "equity": [_money(value) for value in history.equity],
         "profit_loss": [_money(value) for value in performance.gains],
         "profit_loss_percent": [_percent(value) for value in performance.returns],
@@ -230,7 +231,3 @@ def _money(value: Decimal | None) -> str | None:
 
 def _percent(ratio: Decimal | None) -> str | None:
     return None if ratio is None else money.percent(ratio * money.HUNDRED)
-
-
-def _moment(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portfolio.api import schema
-from portfolio.api.errors import ApiError
+from portfolio.errors import Unavailable
 from portfolio.selectors import linked_account
 
 from . import tickets
@@ -24,15 +24,14 @@ from . import tickets
 RETRY_AFTER_SECONDS = 5
 
 
-class RealtimeUnavailable(ApiError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "realtime_unavailable"
-    default_detail = "Live updates are unavailable right now; try again shortly."
+class RealtimeUnavailable(Unavailable):
+    code = "realtime_unavailable"
+    message = "Live updates are unavailable right now; try again shortly."
 
 
-class RealtimeDisabled(RealtimeUnavailable):
-    default_code = "realtime_disabled"
-    default_detail = "Live updates are switched off; use the REST API meanwhile."
+class RealtimeDisabled(Unavailable):
+    code = "realtime_disabled"
+    message = "Live updates are switched off; use the REST API meanwhile."
 
 
 class TicketRequest(serializers.Serializer):

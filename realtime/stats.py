@@ -251,11 +251,7 @@ def _formatted(seconds: int) -> str:
 
 
 def _moment(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return (
-        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    return None if epoch is None else moments.iso_ms(datetime.fromtimestamp(epoch, UTC))
 
 
 def status_of(

@@ -20,13 +20,13 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema
 from redis.exceptions import RedisError
-from rest_framework import permissions, status
+from rest_framework import permissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portfolio.api import schema
-from portfolio.api.errors import ApiError
+from portfolio.errors import Unavailable
 
 from . import stats
 
@@ -36,10 +36,9 @@ STATUSES = ("healthy", "degraded", "offline", "disabled")
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-class StatsUnavailable(ApiError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "stats_unavailable"
-    default_detail = "Real-time statistics are unavailable: Redis does not answer."
+class StatsUnavailable(Unavailable):
+    code = "stats_unavailable"
+    message = "Real-time statistics are unavailable: Redis does not answer."
 
 
 def _stats() -> dict[str, Any]:

@@ -37,7 +37,6 @@ CENT = Decimal("0.01")
 #: Precision of an average entry price recomputed from a fill (the next collection replaces it
 #: with the broker's own figure).
 AVG_PRICE_QUANTUM = Decimal("1E-6")
-ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +115,7 @@ def apply_fill(fill: Fill, client: redis.Redis | None = None) -> bool:
             holdings = json.loads(values["holdings"]) if values["holdings"] else {}
             marks = json.loads(values["marks"]) if values["marks"] else {}
             held = holdings.get(symbol)
-            qty = Decimal(held["qty"]) if held else ZERO
+            qty = Decimal(held["qty"]) if held else Decimal(0)
             new_qty = fill.position_qty if fill.position_qty is not None else qty + delta
             if new_qty == 0:
                 holdings.pop(symbol, None)

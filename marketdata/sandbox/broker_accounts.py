@@ -24,6 +24,8 @@ from decimal import Decimal
 
 from aiohttp import web
 
+from marketdata import moments
+
 from . import wire
 from .accounts import ZERO, Account, Activity
 from .broker_requests import (
@@ -147,7 +149,7 @@ class AccountEndpoints(Endpoints):
             for key, account in self.world.accounts.items()
             if account.holdings
         )
-        return raw_json(f'{{"as_of":"{wire.timestamp(now)}","positions":{{{accounts}}}}}')
+        return raw_json(f'{{"as_of":"{moments.iso(now)}","positions":{{{accounts}}}}}')
 
     async def positions(self, request: web.Request) -> web.Response:
         account = self.account(request)

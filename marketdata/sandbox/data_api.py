@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from marketdata import moments
+
 from .assets import Asset
 from .bars import Bar, bars_in, live_minute_bar
 from .calendar import NEW_YORK
@@ -82,10 +84,6 @@ CRYPTO = AssetKind("crypto", crypto=True)
 
 
 # -- wire shapes ---------------------------------------------------------------------------
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def quote_body(
     crypto: bool, bid: Decimal, ask: Decimal, bid_size: float, ask_size: float, stamp: Any
 ) -> dict:
@@ -253,7 +251,7 @@ class BarsQuery:
 
 def _write_token(symbol: str, moment: datetime) -> str:
     """Where the next page starts: a symbol and the time of its next bar."""
-    return base64.urlsafe_b64encode(json.dumps([symbol, rfc3339(moment)]).encode()).decode()
+    return base64.urlsafe_b64encode(json.dumps([symbol, moments.iso(moment)]).encode()).decode()
 
 
 def _read_token(token: str, symbols: list[str]) -> tuple[str, datetime]:
@@ -350,7 +348,7 @@ def bars_page(market: Market, query: BarsQuery) -> tuple[dict[str, list[dict]], 
         for bar in _series(market, symbol, query, resume):
             if remaining == 0:
                 return out, _write_token(symbol, bar.time)
-            out.setdefault(symbol, []).append(bar_body(bar, rfc3339(bar.time)))
+            out.setdefault(symbol, []).append(bar_body(bar, moments.iso(bar.time)))
             remaining -= 1
     return out, None
 
@@ -365,7 +363,7 @@ def latest_quote(market: Market, symbol: str) -> dict:
         asset.to_decimal(live.ask),
         live.bid_size,
         live.ask_size,
-        rfc3339(live.last_quote_at),
+        moments.iso(live.last_quote_at),
     )
 
 
@@ -383,7 +381,8 @@ def latest_trade(sandbox: Sandbox, symbol: str) -> dict:
     else:
         size, trade_id = 0, None
         taker = taker_side(price, asset.to_decimal(live.bid), asset.to_decimal(live.ask))
-    return trade_body(asset.is_crypto, price, size, trade_id, taker, rfc3339(live.last_trade_at))
+    at = moments.iso(live.last_trade_at)
+    return trade_body(asset.is_crypto, price, size, trade_id, taker, at)
 
 
 def snapshot(sandbox: Sandbox, symbol: str) -> dict:
@@ -402,14 +401,14 @@ def snapshot(sandbox: Sandbox, symbol: str) -> dict:
     return {
         "latestTrade": latest_trade(sandbox, symbol),
         "latestQuote": latest_quote(market, symbol),
-        "minuteBar": bar_body(minute, rfc3339(minute.time)) if minute else None,
+        "minuteBar": bar_body(minute, moments.iso(minute.time)) if minute else None,
         "dailyBar": _maybe_bar(daily.get(today.open)),
         "prevDailyBar": _maybe_bar(daily.get(previous.open)),
     }
 
 
 def _maybe_bar(bar: Bar | None) -> dict | None:
-    return bar_body(bar, rfc3339(bar.time)) if bar else None
+    return bar_body(bar, moments.iso(bar.time)) if bar else None
 
 
 def _book(market: Market, symbol: str) -> dict:
@@ -417,7 +416,7 @@ def _book(market: Market, symbol: str) -> dict:
     asset = market.assets[symbol]
     live = market.live[symbol]
     return {
-        "t": rfc3339(live.last_quote_at),
+        "t": moments.iso(live.last_quote_at),
         "b": [{"p": float(asset.to_decimal(live.bid)), "s": live.bid_size}],
         "a": [{"p": float(asset.to_decimal(live.ask)), "s": live.ask_size}],
     }
@@ -466,7 +465,7 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
 
     def latest_bar(symbol: str) -> dict | None:
         bar = live_minute_bar(market, symbol)
-        return bar_body(bar, rfc3339(bar.time)) if bar else None
+        return bar_body(bar, moments.iso(bar.time)) if bar else None
 
     def quote(symbol: str) -> dict:
         return latest_quote(market, symbol)

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from ulid import ULID
 
+from marketdata import moments
+
 from . import wire
 from .faults import Handler
 
@@ -68,7 +70,7 @@ def trade_update(
         "event": event,
         "execution_id": execution_id,
         "order": wire.order(order),
-        "timestamp": wire.timestamp(at),
+        "timestamp": moments.iso(at),
         "price": None,
         "qty": None,
         "position_qty": None,
@@ -258,7 +260,7 @@ class EventLog:
         )
         ulid = str(ULID.from_int(self._last_ulid))
         self._published[stream] += 1
-        body = {**payload, "at": wire.timestamp(at)}
+        body = {**payload, "at": moments.iso(at)}
         event = _Event(
             seq=self._published[stream],
             ulid=ulid,

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
+
+from marketdata import moments
 
 from .accounts import (
     CENT,
@@ -55,17 +57,8 @@ def optional_text(value: Decimal | None) -> str | None:
     return None if value is None else text(value)
 
 
-def timestamp(moment: datetime) -> str:
-    """RFC3339 in UTC with a ``Z``, as Alpaca writes it."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def optional_timestamp(moment: datetime | None) -> str | None:
-    return None if moment is None else timestamp(moment)
-
-
-def new_york_date(moment: datetime) -> str:
-    return moment.astimezone(NEW_YORK).date().isoformat()
+    return None if moment is None else moments.iso(moment)
 
 
 def ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
@@ -192,7 +185,7 @@ def account(item: Account) -> dict:
     return {
         **_account_heading(item),
         "last_equity": text(item.last_equity),
-        "created_at": timestamp(item.created_at),
+        "created_at": moments.iso(item.created_at),
         "account_type": "trading",
         "enabled_assets": ["us_equity", "crypto", "us_option"],
         "contact": {
@@ -257,10 +250,10 @@ def trade_account(
         "trade_suspended_by_user": False,
         "options_approved_level": 2,
         "options_trading_level": 2,
-        "created_at": timestamp(item.created_at),
+        "created_at": moments.iso(item.created_at),
         "cash_withdrawable": text(withdrawable),
         "cash_transferable": text(withdrawable),
-        "previous_close": timestamp(previous_close),
+        "previous_close": moments.iso(previous_close),
         "last_long_market_value": None,
         "last_short_market_value": None,
         "last_cash": None,
@@ -277,9 +270,9 @@ def order(item: Order) -> dict:
     return {
         "id": str(item.id),
         "client_order_id": item.client_order_id,
-        "created_at": timestamp(item.created_at),
-        "updated_at": timestamp(item.updated_at),
-        "submitted_at": timestamp(item.submitted_at),
+        "created_at": moments.iso(item.created_at),
+        "updated_at": moments.iso(item.updated_at),
+        "submitted_at": moments.iso(item.submitted_at),
         "filled_at": optional_timestamp(item.filled_at),
         "expired_at": optional_timestamp(item.expired_at),
         "canceled_at": optional_timestamp(item.canceled_at),
@@ -319,7 +312,7 @@ def activity(item: Activity) -> dict:
             "id": item.id,
             "account_id": str(item.account_id),
             "activity_type": "FILL",
-            "transaction_time": timestamp(item.at),
+            "transaction_time": moments.iso(item.at),
             "type": "partial_fill" if partial else "fill",
             "price": text(item.price),
             "qty": text(item.qty),
@@ -334,7 +327,7 @@ def activity(item: Activity) -> dict:
         "id": item.id,
         "account_id": str(item.account_id),
         "activity_type": item.activity_type,
-        "date": new_york_date(item.at),
+        "date": moments.new_york_day(item.at),
         "net_amount": text(item.net_amount),
         "description": item.description,
         "status": "executed",
@@ -362,8 +355,8 @@ def transfer(item: Transfer) -> dict:
         "fee": "0",
         "fee_payment_method": "user",
         "direction": item.direction,
-        "created_at": timestamp(item.created_at),
-        "updated_at": timestamp(item.updated_at),
+        "created_at": moments.iso(item.created_at),
+        "updated_at": moments.iso(item.updated_at),
         "expires_at": optional_timestamp(item.expires_at),
     }
 
@@ -372,8 +365,8 @@ def ach_relationship(item: AchRelationship) -> dict:
     return {
         "id": str(item.id),
         "account_id": str(item.account_id),
-        "created_at": timestamp(item.created_at),
-        "updated_at": timestamp(item.updated_at),
+        "created_at": moments.iso(item.created_at),
+        "updated_at": moments.iso(item.updated_at),
         "status": item.status,
         "account_owner_name": item.owner_name,
         "bank_account_type": item.bank_account_type,
@@ -386,10 +379,10 @@ def ach_relationship(item: AchRelationship) -> dict:
 # -- clock and calendar --------------------------------------------------------------------------
 def clock(now: datetime, is_open: bool, next_open: datetime, next_close: datetime) -> dict:
     return {
-        "timestamp": timestamp(now),
+        "timestamp": moments.iso(now),
         "is_open": is_open,
-        "next_open": timestamp(next_open),
-        "next_close": timestamp(next_close),
+        "next_open": moments.iso(next_open),
+        "next_close": moments.iso(next_close),
     }
 
 

@@ -37,23 +37,16 @@ logger = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
-    """An HTTP-only error we answer on purpose (the web's own refusals: CSRF, credentials, a
-    switched-off feature); domain refusals are :class:`portfolio.errors.PortfolioError`."""
+    """A refusal of the web's own (CSRF, credentials), raised where DRF expects its exceptions;
+    every other refusal is a :class:`portfolio.errors.PortfolioError`."""
 
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "bad_request"
     default_detail = "The request could not be processed."
 
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        details: dict[str, Any] | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message or self.default_detail, self.default_code)
+    def __init__(self, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(self.default_detail, self.default_code)
         self.details = details
-        self.retry_after = retry_after
 
 
 class CsrfFailed(ApiError):
@@ -71,6 +64,7 @@ _DOMAIN_STATUS: tuple[tuple[type[domain.PortfolioError], int], ...] = (
     (domain.NotFound, status.HTTP_404_NOT_FOUND),
     (domain.Conflict, status.HTTP_409_CONFLICT),
     (domain.Refused, status.HTTP_422_UNPROCESSABLE_ENTITY),
+    (domain.Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
 )
 
 
@@ -194,9 +188,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
     if isinstance(exc, ApiError):
         return Response(
-            error_body(exc.default_code, str(exc.detail), exc.details),
-            status=exc.status_code,
-            headers=_retry_after_header(exc.retry_after),
+            error_body(exc.default_code, str(exc.detail), exc.details), status=exc.status_code
         )
     if isinstance(exc, BrokerError):
         return _broker_response(exc)

@@ -8,6 +8,8 @@ here, with plain Decimal arithmetic, from the exact JSON the sandbox answered fo
 from __future__ import annotations
 
 import csv
+import itertools
+import math
 import re
 from collections import defaultdict
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -241,23 +243,28 @@ def net_of_flows(history: dict) -> tuple[list[str | None], list[str | None], Dec
         )
         for i in range(len(equity))
     ]
-    gains: list[str | None] = []
-    returns: list[str | None] = []
-    base = previous = growth = None
-    deposited = Decimal(0)
-    for value, flow in zip(equity, flows, strict=True):
-        if base is None:
-            base = value
-        else:
-            deposited += flow
-            if growth is not None and previous > 0:
-                growth *= (value - flow) / previous
-        if growth is None and value > 0:
-            growth = Decimal(1)
-        gains.append(cents(value - base - deposited))
-        returns.append(None if growth is None else cents((growth - 1) * 100))
-        previous = value
-    return gains, returns, deposited
+    if not equity:
+        return [], [], Decimal(0)
+    deposits = list(itertools.accumulate([Decimal(0), *flows[1:]]))
+    gains = [
+        cents(value - equity[0] - deposit)
+        for value, deposit in zip(equity, deposits, strict=True)
+    ]
+    start = next((i for i, value in enumerate(equity) if value > 0), len(equity))
+
+    def growth_through(i: int) -> Decimal:
+        """Each period's return net of that day's flow, chained from the first positive day."""
+        factors = (
+            (equity[j] - flows[j]) / equity[j - 1]
+            for j in range(start + 1, i + 1)
+            if equity[j - 1] > 0
+        )
+        return math.prod(factors, start=Decimal(1))
+
+    returns = [
+        None if i < start else cents((growth_through(i) - 1) * 100) for i in range(len(equity))
+    ]
+    return gains, returns, deposits[-1]
 
 
 @pytest.mark.parametrize("period", ["1M", "MAX"])
