@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -151,18 +152,15 @@ def main() -> None:
         cache = redis.Redis.from_url(services.redis_url)
         calls = count_calls(env, folder, sandbox.origin, token, cache)
         latency = time_endpoints(env, folder, sandbox.origin, token, args.rounds)
-        print(
-            json.dumps(
-                {
-                    "world": WORLD,
-                    "account": {"shape": "diversified", "holdings": holdings},
-                    "rounds": args.rounds,
-                    "page_load_broker_calls": calls,
-                    "latency": latency,
-                },
-                indent=2,
-            )
-        )
+        figures = {
+            "world": WORLD,
+            "account": {"shape": "diversified", "holdings": holdings},
+            "rounds": args.rounds,
+            "page_load_broker_calls": calls,
+            "latency": latency,
+            "loadavg": os.getloadavg(),
+        }
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":

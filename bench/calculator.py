@@ -96,10 +96,11 @@ def _price(rng: random.Random) -> Decimal:
 
 def populate(accounts: int, symbols: int, positions: int, live: int) -> list[str]:
     """Fill the book, the price cache, presence and the seed's own keys; returns live ids."""
+    from marketdata import book
     from marketdata.price_cache import PriceCache, trade_fields
     from marketdata.store import redis_client
     from marketdata.types import Position
-    from realtime import book, presence
+    from realtime import presence
 
     rng = random.Random(SEED)
     names = _symbols(symbols)
@@ -152,7 +153,8 @@ def holders_path_seconds(symbols: int) -> float:
     index (``book.accounts_holding``, one SUNION) and presence (``presence.live``, one
     ZMSCORE) — the per-pass cost when the whole market moves, were the calculator to ask Redis
     instead of its in-memory index of the watched accounts."""
-    from realtime import book, presence
+    from marketdata import book
+    from realtime import presence
 
     began = time.perf_counter()
     presence.live(book.accounts_holding(_symbols(symbols)))

@@ -20,6 +20,8 @@ from .types import NEW_YORK
 
 
 def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:  # the common case, on every push: nothing to convert
+        return moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
