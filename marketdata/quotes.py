@@ -523,3 +523,10 @@ class QuoteConsumer:
             pipe.execute()
         except redis.RedisError:
             pass  # the writer logs Redis outages
+
+
+def consumer_status(client: redis.Redis | None = None) -> dict[str, str]:
+    """The leading consumer's last report (the fields ``_write_status`` writes, as text);
+    empty when no consumer has reported within STATUS_TTL."""
+    raw = (client or redis_client()).hgetall(STATUS_KEY)
+    return {field.decode(): value.decode() for field, value in raw.items()}

@@ -48,9 +48,8 @@ import redis
 from django.conf import settings
 
 from marketdata import book, moments
-from marketdata.price_cache import price_key
-from marketdata.quotes import STATUS_KEY as QUOTES_STATUS
-from marketdata.quotes import stream_kind
+from marketdata.price_cache import PriceCache
+from marketdata.quotes import consumer_status, stream_kind
 from marketdata.store import redis_client
 
 from .redis_loop import loop_client
@@ -281,12 +280,9 @@ def _price_ages(client: redis.Redis, symbols: list[str], now: datetime) -> float
     """Age in seconds of the stalest streamed price among ``symbols`` (None if none is)."""
     if not symbols:
         return None
-    pipe = client.pipeline(transaction=False)
-    for symbol in symbols:
-        pipe.hmget(price_key(symbol), ["trade_at", "quote_at"])
     ages = []
-    for trade_at, quote_at in pipe.execute():
-        seen = [m for m in (moments.parse_stored(trade_at), moments.parse_stored(quote_at)) if m]
+    for cached in PriceCache(client).get(symbols).values():
+        seen = [m for m in (cached.trade_at, cached.quote_at) if m is not None]
         if seen:
             ages.append((now - max(seen)).total_seconds())
     return round(max(ages), 3) if ages else None
@@ -299,8 +295,8 @@ def quote_freshness(client: redis.Redis | None = None) -> dict[str, Any]:
     client = client or redis_client()
     symbols, _ = book.tracked_symbols(client)
     streamable = sum(1 for s in symbols if stream_kind(s) is not None)
-    status = client.hgetall(QUOTES_STATUS)
-    age = _age(moments.parse_stored(status.get(b"last_message_at")), datetime.now(UTC))
+    status = consumer_status(client)
+    age = _age(moments.parse_stored(status.get("last_message_at")), datetime.now(UTC))
     if not streamable:
         verdict = "idle"
     elif not status:
@@ -312,8 +308,8 @@ def quote_freshness(client: redis.Redis | None = None) -> dict[str, Any]:
     return {
         "status": verdict,
         "streamable_symbols": streamable,
-        "feeds": status.get(b"feeds", b"").decode() or None,
-        "messages_per_second": float(status.get(b"messages_per_second") or 0),
+        "feeds": status.get("feeds") or None,
+        "messages_per_second": float(status.get("messages_per_second") or 0),
         "last_message_age_seconds": age,
     }
 

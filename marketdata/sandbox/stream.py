@@ -213,6 +213,9 @@ class StreamHub:
         while True:
             await asyncio.sleep(PUMP_INTERVAL)
             current = loop.time()
+            if current - previous > MAX_CATCH_UP:
+                # Something held the event loop: quotes stopped meanwhile (tests see a silence).
+                logger.warning("quote pump late by %.2fs", current - previous - PUMP_INTERVAL)
             owed += self.sandbox.config.quotes_per_second * min(current - previous, MAX_CATCH_UP)
             previous = current
             count = int(owed)

@@ -46,6 +46,8 @@ PAIRS = {asset.symbol for asset in UNIVERSE if asset.is_crypto}
 #: The market picks the first symbols of the universe most often: data within a second or two.
 ACTIVE = STOCKS[:4]
 WAIT = 10.0  # seconds any single expectation may take
+#: Message types of market data (quotes, trades, bars), as against control messages.
+DATA_TYPES = ("q", "t", "b")
 
 
 def credentials() -> tuple[str, str]:
@@ -186,11 +188,15 @@ class Raw:
         return msgpack.unpackb(await asyncio.wait_for(self.ws.recv(), timeout), timestamp=3)
 
     async def reply(self, message: dict | bytes | str) -> dict:
-        """Send and return the single control message the server answers with."""
+        """Send and return the single control message the server answers with. Data of the
+        symbols already subscribed may come first (the stream sends it whenever it has it):
+        those frames are passed over, but the answer must stand alone in its frame."""
         await self.send(message)
-        answer = await self.frame()
-        assert len(answer) == 1, answer
-        return answer[0]
+        while True:
+            answer = await self.frame()
+            if not all(item.get("T") in DATA_TYPES for item in answer):
+                assert len(answer) == 1, answer
+                return answer[0]
 
     async def authenticate(self) -> None:
         key, secret = credentials()
@@ -205,7 +211,7 @@ class Raw:
             remaining = deadline - asyncio.get_running_loop().time()
             assert remaining > 0, f"gave up after {len(messages)} messages"
             for message in await self.frame(remaining):
-                assert message["T"] in ("q", "t", "b"), message
+                assert message["T"] in DATA_TYPES, message
                 messages.append(message)
         return messages
 
