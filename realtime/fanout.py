@@ -12,8 +12,15 @@ Each account has one Channels group, :func:`group_name`. Its consumers receive
 Redis keys, per account: ``clera:seq:<id>`` (the counter) and ``clera:updates:<id>``, a list of
 the last UPDATE_HISTORY_LENGTH updates as ``"<seq> <payload JSON>"``, oldest first. Numbering
 and recording are one Lua script (for a whole batch of accounts), so the list's order is the
-sequence's. Both keys live
-UPDATE_HISTORY_SECONDS after the last update. A reconnecting client that saw ``seq`` gets
+sequence's. Both keys live UPDATE_HISTORY_SECONDS after the last update.
+
+Numbers only grow, even across a Redis that lost its data or a counter that expired: a new
+counter starts at the current time in milliseconds, not at 0. An account's numbers grow by
+one per update, at most one a second (MIN_UPDATE_INTERVAL), far slower than the clock, so
+every number after a restart is above every number before it, and a client that drops numbers
+it has already seen (the page does) never mistakes a new update for an old one.
+
+A reconnecting client that saw ``seq`` gets
 :func:`updates_since` — the updates it missed, or None when they are no longer all kept (or
 ``seq`` is from before Redis lost its data), and then the consumer sends a fresh snapshot.
 Since every update carries the whole state, the newest one alone is already enough to be right.
@@ -29,6 +36,7 @@ import asyncio
 import hashlib
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -49,14 +57,15 @@ _GROUP_SAFE = re.compile(r"[A-Za-z0-9._-]{1,80}")
 _GATHER_CHUNK = 100
 
 # Number updates and keep each in its account's capped list, for any number of accounts.
-# KEYS: counter and list of each account in turn. ARGV: list length, TTL seconds, then each
-# account's payload JSON. Returns the numbers, in order.
+# KEYS: counter and list of each account in turn. ARGV: list length, TTL seconds, the first
+# number of a new counter (now, in ms), then each account's payload JSON. Returns the numbers.
 _APPEND = """
-local length, ttl = tonumber(ARGV[1]), ARGV[2]
+local length, ttl, start = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local numbers = {}
 for i = 1, #KEYS, 2 do
+  redis.call('SET', KEYS[i], start, 'NX')
   local seq = redis.call('INCR', KEYS[i])
-  redis.call('RPUSH', KEYS[i + 1], seq .. ' ' .. ARGV[2 + (i + 1) / 2])
+  redis.call('RPUSH', KEYS[i + 1], seq .. ' ' .. ARGV[3 + (i + 1) / 2])
   redis.call('LTRIM', KEYS[i + 1], -length, -1)
   redis.call('EXPIRE', KEYS[i], ttl)
   redis.call('EXPIRE', KEYS[i + 1], ttl)
@@ -101,7 +110,7 @@ async def number_updates(updates: Mapping[str, Mapping[str, Any]]) -> dict[str, 
         return {}
     client = loop_client()
     append = client.register_script(_APPEND)
-    head = [settings.UPDATE_HISTORY_LENGTH, settings.UPDATE_HISTORY_SECONDS]
+    head = [settings.UPDATE_HISTORY_LENGTH, settings.UPDATE_HISTORY_SECONDS, _first_number()]
     accounts = list(updates)
     pipe = client.pipeline(transaction=False)
     for start in range(0, len(accounts), _APPEND_CHUNK):
@@ -139,10 +148,20 @@ async def push_events(batches: Mapping[tuple[str, str], list[dict]]) -> None:
     )
 
 
+def _first_number() -> int:
+    """Where a new counter starts: now, in milliseconds (see the module docstring)."""
+    return time.time_ns() // 1_000_000
+
+
 async def current_seq(account_id: str) -> int:
-    """The number of the account's latest update (0 before the first)."""
-    raw = await loop_client().get(SEQ_PREFIX + account_id)
-    return int(raw) if raw is not None else 0
+    """The number of the account's latest update. Before the first one the counter is started
+    here, so a snapshot's number is one :func:`updates_since` can resume from."""
+    pipe = loop_client().pipeline(transaction=False)
+    key = SEQ_PREFIX + account_id
+    pipe.set(key, _first_number(), nx=True, ex=settings.UPDATE_HISTORY_SECONDS)
+    pipe.get(key)
+    _, raw = await pipe.execute()
+    return int(raw)
 
 
 def _parse_entry(raw: bytes) -> tuple[int, dict]:

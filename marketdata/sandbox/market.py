@@ -16,7 +16,7 @@ import hashlib
 import math
 import random
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -114,7 +114,13 @@ class Market:
         for asset in assets:
             self._open_live(asset, now)
         streamable = [a.symbol for a in assets if a.asset_class != "us_option"]
-        weights = [1.0 / (rank + 8) for rank in range(len(streamable))]
+        # Activity falls with rank within each class: BTC/USD is as busy as the top stock.
+        ranks: Counter[str] = Counter()
+        weights = []
+        for symbol in streamable:
+            asset_class = self.assets[symbol].asset_class
+            weights.append(1.0 / (ranks[asset_class] + 8))
+            ranks[asset_class] += 1
         self._streamable = streamable
         self._cum_weights = [sum(weights[: i + 1]) for i in range(len(weights))]
         self._rng = random.Random(f"{seed}:live")

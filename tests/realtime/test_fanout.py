@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+import time
 
 import pytest
 from channels.layers import get_channel_layer
@@ -31,29 +32,60 @@ def test_group_names_are_channels_safe() -> None:
     assert fanout.group_name("a b") != fanout.group_name("a_b")
 
 
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 async def test_publish_numbers_and_delivers_to_the_accounts_group() -> None:
     channel = await member(fanout.group_name("acct-a"))
+    before = now_ms()
 
     first = await fanout.publish("acct-a", {"total_value": "10.00"})
     second = await fanout.publish("acct-a", {"total_value": "11.00"})
 
-    assert (first, second) == (1, 2)
+    assert before < first <= now_ms() + 1  # a new counter starts at the clock, in ms
+    assert second == first + 1
+    assert await fanout.current_seq("acct-a") == second
     assert await receive(channel) == {
         "type": "portfolio.update",
-        "seq": 1,
+        "seq": first,
         "payload": {"total_value": "10.00"},
     }
-    assert (await receive(channel))["seq"] == 2
+    assert (await receive(channel))["seq"] == second
+
+
+async def test_numbers_keep_growing_after_redis_loses_the_counter(redis_client) -> None:
+    last = 0
+    for _ in range(3):
+        last = await fanout.publish("acct-a", {"v": "before"})
+    while now_ms() <= last:  # the bound the numbering relies on: fewer updates than ms
+        await asyncio.sleep(0.001)
+    redis_client.flushdb()  # a restarted, empty Redis (or a counter that expired)
+
+    assert await fanout.updates_since("acct-a", last) is None  # a gap: the client re-snapshots
+    assert await fanout.current_seq("acct-a") > last  # the snapshot's number
+    assert await fanout.publish("acct-a", {"v": "after"}) > last
+
+
+async def test_a_snapshot_before_any_update_can_be_resumed_from() -> None:
+    seen = await fanout.current_seq("acct-a")  # what a snapshot says, before any update
+    assert seen == await fanout.current_seq("acct-a")
+
+    first = await fanout.publish("acct-a", {"v": "1"})
+
+    assert first == seen + 1
+    assert await fanout.updates_since("acct-a", seen) == [(first, {"v": "1"})]
 
 
 async def test_publish_many_reaches_each_group_once_with_its_own_numbers() -> None:
     channels = {a: await member(fanout.group_name(a)) for a in ("acct-a", "acct-b", "acct-c")}
-    await fanout.publish("acct-b", {"n": "0"})
+    b0 = await fanout.publish("acct-b", {"n": "0"})
     await receive(channels["acct-b"])
 
     numbers = await fanout.publish_many({a: {"n": a} for a in channels})
 
-    assert numbers == {"acct-a": 1, "acct-b": 2, "acct-c": 1}
+    assert numbers["acct-b"] == b0 + 1
+    assert numbers["acct-a"] > b0 and numbers["acct-c"] > b0  # new counters, from the clock
     for account_id, channel in channels.items():
         message = await receive(channel)
         assert message["seq"] == numbers[account_id]
@@ -62,16 +94,17 @@ async def test_publish_many_reaches_each_group_once_with_its_own_numbers() -> No
 
 async def test_updates_since_returns_the_gap_or_none_when_too_old(settings) -> None:
     settings.UPDATE_HISTORY_LENGTH = 5
-    for value in range(1, 9):
-        await fanout.publish("acct-a", {"v": str(value)})
+    numbers = [await fanout.publish("acct-a", {"v": str(value)}) for value in range(1, 9)]
+    assert numbers == list(range(numbers[0], numbers[0] + 8))
+    n = dict(enumerate(numbers, start=1))  # the n-th update's number
 
-    assert await fanout.updates_since("acct-a", 8) == []
-    assert await fanout.updates_since("acct-a", 6) == [(7, {"v": "7"}), (8, {"v": "8"})]
-    kept = await fanout.updates_since("acct-a", 3)
-    assert [seq for seq, _ in kept] == [4, 5, 6, 7, 8]
-    assert await fanout.updates_since("acct-a", 2) is None  # 3 is no longer kept
-    assert await fanout.updates_since("acct-a", 9) is None  # never sent: another epoch
-    assert await fanout.updates_since("acct-never", 0) is None
+    assert await fanout.updates_since("acct-a", n[8]) == []
+    assert await fanout.updates_since("acct-a", n[6]) == [(n[7], {"v": "7"}), (n[8], {"v": "8"})]
+    kept = await fanout.updates_since("acct-a", n[3])
+    assert [seq for seq, _ in kept] == [n[4], n[5], n[6], n[7], n[8]]
+    assert await fanout.updates_since("acct-a", n[2]) is None  # 3 is no longer kept
+    assert await fanout.updates_since("acct-a", n[8] + 1) is None  # never sent: another epoch
+    assert await fanout.updates_since("acct-never", 0) is None  # no counter: nothing kept
 
 
 async def test_relayed_trade_events_carry_their_kind() -> None:

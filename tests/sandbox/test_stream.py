@@ -43,7 +43,7 @@ UNIVERSE = [
 ]
 STOCKS = [asset.symbol for asset in UNIVERSE if not asset.is_crypto]
 PAIRS = {asset.symbol for asset in UNIVERSE if asset.is_crypto}
-#: The market picks the first symbols of the universe most often: data within a second or two.
+#: The market picks the first symbols of each asset class most often: data within a second or two.
 ACTIVE = STOCKS[:4]
 WAIT = 10.0  # seconds any single expectation may take
 #: Message types of market data (quotes, trades, bars), as against control messages.

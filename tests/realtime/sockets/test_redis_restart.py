@@ -60,8 +60,8 @@ async def test_sockets_recover_from_a_redis_restart(connect, owner, own_redis):
     portfolio = await connect(f"/ws/portfolio/{owner.account_id}", cookie=owner.cookie)
     await portfolio.next_of("snapshot")
     for n in range(3):
-        await fanout.publish(owner.account_id, {"before": n})
-        assert (await portfolio.next_of("update"))["seq"] == n + 1
+        seq = await fanout.publish(owner.account_id, {"before": n})
+        assert (await portfolio.next_of("update"))["seq"] == seq
     stream = await connect("/ws/stream", cookie=owner.cookie)
     await stream.send({"type": "subscribe", "symbols": ["AAPL"]})
     await stream.next_of("system")
@@ -80,6 +80,7 @@ async def test_sockets_recover_from_a_redis_restart(connect, owner, own_redis):
 
         update = await eventually(pushed, "an update on the open portfolio socket")
         assert update["data"] == {"after": "restart"}
+        assert update["seq"] > seq  # numbered after what the client saw: it takes it
 
         live = await eventually(
             lambda: presence.alive([owner.account_id]), "the heartbeat to restore presence"
