@@ -39,7 +39,8 @@ The same process (partition 0) pushes the broker's trade events to live accounts
 
 Both survive Redis going away: they log, back off (:mod:`marketdata.backoff`, 0.5 s doubling
 to 10 s) and start again — the calculator from the stream's newest entry with a full pass, so
-nothing stays stale.
+nothing stays stale. A book that is gone (Redis came back empty: ``book.collected`` is false)
+is rebuilt at once by a symbol collection the calculator starts, not at the next beat.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from datetime import UTC, datetime
 
 import redis
 import redis.asyncio
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from marketdata import book, moments
@@ -68,7 +70,7 @@ from portfolio.presenters import valuation_json
 from portfolio.pricing import entry_inputs
 from portfolio.valuation import value_account
 
-from . import fanout, presence, stats
+from . import collection, fanout, presence, stats
 from .trade_events import TradeEvents
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,9 @@ PUSH_BATCH = 250
 STATS_EVERY = 1.0
 #: Seconds between two reads of who is watched (and checks of their book revisions).
 WATCH_REFRESH = 1.0
+#: Seconds between two attempts to rebuild a missing book (another process's rebuild holds
+#: the collection's lock meanwhile).
+REBUILD_RETRY = 2.0
 
 
 def partition_of(account_id: str, partitions: int) -> int:
@@ -136,6 +141,8 @@ class Calculator:
         self._counts: Counter = Counter()
         self._lag = 0.0
         self._stats_at = 0.0
+        self._rebuild: asyncio.Task | None = None
+        self._rebuild_at = -math.inf
 
     # --- the pass -----------------------------------------------------------------------------
 
@@ -225,6 +232,8 @@ class Calculator:
         if not force and now - self._watch_at < WATCH_REFRESH:
             return
         self._watch_at = now
+        if not await book.collected(self._client):
+            self._rebuild_book(now)
         watched = self._mine(await presence.alive_accounts(self._client))
         for account_id in set(self._watched) - watched:
             self._index(account_id, frozenset())
@@ -243,6 +252,19 @@ class Calculator:
         if sweep:
             self._swept_at = now
         await self._cached(sorted(watched), check=sweep)
+
+    def _rebuild_book(self, now: float) -> None:
+        """Collect symbols now, in the background, when the book is gone (Redis came back
+        empty, or no collection has run yet) instead of waiting for the next beat: the
+        collection names every account it writes on the stream, and the passes that read
+        those entries push them. One attempt at a time, at most every REBUILD_RETRY."""
+        if self._rebuild is not None and not self._rebuild.done():
+            return
+        if now - self._rebuild_at < REBUILD_RETRY:
+            return
+        self._rebuild_at = now
+        logger.warning("calculator.book_missing partition=%d: collecting now", self.partition)
+        self._rebuild = asyncio.get_running_loop().create_task(_collect_symbols())
 
     def _index(self, account_id: str, symbols: frozenset[str]) -> None:
         """Make the symbol index say the account holds exactly ``symbols``."""
@@ -400,6 +422,16 @@ class Calculator:
                     backoff.seconds,
                 )
                 await backoff.sleep(stop)
+
+
+async def _collect_symbols() -> None:
+    """One symbol collection off the event loop (it calls the broker and the database)."""
+    try:
+        await sync_to_async(collection.collect_symbols, thread_sensitive=False)()
+    except (redis.RedisError, OSError) as problem:  # Redis went again: the next check retries
+        logger.warning("calculator.book_rebuild failed error=%s", type(problem).__name__)
+    except Exception:
+        logger.exception("calculator.book_rebuild failed; the next check retries")
 
 
 def _since(started: float) -> float:

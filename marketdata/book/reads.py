@@ -200,6 +200,12 @@ def last_collection(client: redis.Redis | None = None) -> dict[str, str]:
     return {field.decode(): value.decode() for field, value in raw.items()}
 
 
+async def collected(client: redis.asyncio.Redis) -> bool:
+    """Whether a symbol collection has stored the positions since Redis last lost its data
+    (one ``EXISTS``): False means the book is gone and must be rebuilt."""
+    return bool(await client.exists(COLLECTION))
+
+
 async def revisions(
     client: redis.asyncio.Redis, account_ids: Sequence[str]
 ) -> dict[str, int | None]:

@@ -370,3 +370,26 @@ async def test_a_lost_change_notice_is_made_good_by_the_revision_sweep(
     trade({"BBB": "49.5"})
     await calc.step(block_ms=2000)
     assert Decimal((await receive(channel))["payload"]["cash"]) == Decimal("7.00")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_missing_book_is_rebuilt_at_once_and_its_watched_accounts_pushed(
+    sandbox_accounts,
+):
+    """Redis came back empty (this test's Redis is flushed): the calculator does not wait for
+    the next beat's collection; it collects now, and a watched account gets its value."""
+    watched = next(a["id"] for a in sandbox_accounts if a["shape"] == "diversified")
+    assert not book.last_collection()
+    channel = await member(watched)
+    presence.join(watched, "socket-d")
+    stop = asyncio.Event()
+    calculator = asyncio.create_task(Calculator().run(stop))
+    try:
+        pushed = await receive(channel, timeout=30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(calculator, 10)
+    assert book.last_collection()["accounts"]  # a whole collection ran, balances included
+    assert pushed["payload"]["account_id"] == watched
+    entry = book.load([watched])[watched]
+    assert Decimal(pushed["payload"]["cash"]) == entry.cash.quantize(Decimal("0.01"))
