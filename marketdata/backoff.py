@@ -2,13 +2,20 @@
 
 Every loop that retries after a failure (quote writes, the broker event stream, the
 calculator, the socket price relay) takes its delays from a :class:`Backoff` and waits in its
-own way (``asyncio``, a thread's stop event); a success calls :meth:`Backoff.reset`.
+own way (``asyncio``, a thread's stop event); a success calls :meth:`Backoff.reset`. Loops
+that wait for Redis cap their delays at :data:`REDIS_MAX_BACKOFF`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+
+#: Longest wait between two attempts to reach Redis: it is ours, on our network, and cheap to
+#: try, and every loop that waits on it must notice its return within a second or two (live
+#: values are back within seconds of a Redis restart). The broker, which rate-limits us, keeps
+#: the long default.
+REDIS_MAX_BACKOFF = 1.0
 
 
 class Backoff:

@@ -61,7 +61,7 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import LockNotOwnedError
 
 from . import compat, moments
-from .backoff import Backoff
+from .backoff import REDIS_MAX_BACKOFF, Backoff
 from .price_cache import PriceCache, quote_fields, trade_fields
 from .store import redis_client
 
@@ -74,8 +74,6 @@ LEADER_LOCK = "clera:lock:quotes"
 RECONCILE_SECONDS = 5.0
 #: Seconds before a stream that ended by itself (e.g. Alpaca's 409) is started again.
 RESTART_SECONDS = 10.0
-#: Longest wait between two writer retries while Redis is away.
-MAX_WRITE_BACKOFF = 2.0
 _OPTION = re.compile(r"[A-Z]{1,6}\d{6}[CP]\d{8}")
 ZERO = Decimal(0)
 
@@ -197,7 +195,7 @@ class QuoteBatcher:
         """Flush every QUOTE_FLUSH_SECONDS (sooner when QUOTE_FLUSH_MESSAGES are waiting)
         until ``stop`` is set, then flush once more."""
         failures = 0
-        backoff = Backoff(self._flush_seconds * 2, MAX_WRITE_BACKOFF)
+        backoff = Backoff(self._flush_seconds * 2, REDIS_MAX_BACKOFF)
         while True:
             stopping = stop.is_set()
             try:

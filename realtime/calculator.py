@@ -63,7 +63,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from marketdata import book, moments
-from marketdata.backoff import Backoff
+from marketdata.backoff import REDIS_MAX_BACKOFF, Backoff
 from marketdata.price_cache import CHANGES_STREAM, AsyncPriceCache
 from marketdata.store import async_redis_client
 from portfolio.presenters import valuation_json
@@ -407,7 +407,7 @@ class Calculator:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pass after pass until ``stop`` is set; through Redis outages, with backoff."""
-        backoff = Backoff()
+        backoff = Backoff(maximum=REDIS_MAX_BACKOFF)
         while not stop.is_set():
             try:
                 if self._cursor is None:

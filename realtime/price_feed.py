@@ -8,8 +8,8 @@ symbols somebody here watches, and every WS_STREAM_INTERVAL reads their prices f
 cache in one pipelined round trip and offers each watcher a ``price_update``. A socket's outbox
 keeps only the newest update per symbol, so a busy symbol costs a client at most one message
 per interval. When Redis fails the feed backs off (:mod:`marketdata.backoff`, up to
-:data:`MAX_BACKOFF` seconds) and resumes from the newest entry: updates carry whole prices, so
-a missed entry is made good by the next one of the symbol.
+``REDIS_MAX_BACKOFF`` seconds) and resumes from the newest entry: updates carry whole prices,
+so a missed entry is made good by the next one of the symbol.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from marketdata.backoff import Backoff
+from marketdata.backoff import REDIS_MAX_BACKOFF, Backoff
 from marketdata.price_cache import CHANGES_STREAM, AsyncPriceCache
 
 from .hub import loop_singleton
@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 READ_COUNT = 1000
 #: Milliseconds an idle XREAD blocks; bounds how late the relay notices it has no watchers.
 IDLE_BLOCK_MS = 1000
-MAX_BACKOFF = 10.0
 
 
 class Watcher(Protocol):
@@ -73,7 +72,7 @@ class PriceFeed:
         return newest[0][0].decode() if newest else "0-0"
 
     async def _run(self, last_id: str | None) -> None:
-        backoff = Backoff(maximum=MAX_BACKOFF)
+        backoff = Backoff(maximum=REDIS_MAX_BACKOFF)
         changed: set[str] = set()
         due = time.monotonic()
         while self.watchers:

@@ -25,7 +25,7 @@ import redis
 import redis.asyncio
 from django.conf import settings
 
-from marketdata.backoff import Backoff
+from marketdata.backoff import REDIS_MAX_BACKOFF, Backoff
 from marketdata.store import async_redis_client, parse_decimal
 from marketdata.types import Order
 from portfolio import money
@@ -123,7 +123,7 @@ class TradeEvents:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow ``clera:trade_updates`` until ``stop``; through Redis outages, with backoff."""
-        backoff = Backoff()
+        backoff = Backoff(maximum=REDIS_MAX_BACKOFF)
         while not stop.is_set():
             pubsub = self._client.pubsub()
             try:

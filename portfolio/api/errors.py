@@ -7,8 +7,10 @@ Every failure answers ``{"error": {"code": ..., "message": ..., "details": {...}
 Domain refusals (:mod:`portfolio.errors`) get their kind's status here, and only here. Broker
 failures are translated here, and only here: Alpaca rate-limiting us is 503 with
 ``Retry-After`` (our capacity problem, not the client's), Alpaca down or unreadable is 502,
-Alpaca too slow is 504, and Alpaca refusing the request keeps Alpaca's own message. Anything
-unexpected is logged with its traceback and answered 500 in the same shape, without it.
+Alpaca too slow is 504, and Alpaca refusing the request keeps Alpaca's own message. Redis
+unreachable where nothing could stand in for it is 503 ``service_unavailable`` with
+``Retry-After`` (reads fall back to the broker before it comes to that). Anything unexpected
+is logged with its traceback and answered 500 in the same shape, without it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -34,6 +37,9 @@ from marketdata.errors import (
 from portfolio import errors as domain
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a client is asked to wait when Redis is away: about how long a restart takes.
+REDIS_RETRY_AFTER = 5
 
 
 class ApiError(exceptions.APIException):
@@ -192,6 +198,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
     if isinstance(exc, BrokerError):
         return _broker_response(exc)
+    if isinstance(exc, RedisError):
+        logger.warning("Redis unavailable in %s: %r", type(context.get("view")).__name__, exc)
+        return Response(
+            error_body("service_unavailable", "This is unavailable for a moment; try again soon."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers=_retry_after_header(REDIS_RETRY_AFTER),
+        )
     if isinstance(exc, exceptions.ValidationError):
         return _validation_response(exc)
     if isinstance(exc, exceptions.APIException):
