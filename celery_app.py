@@ -1,10 +1,14 @@
-"""Celery application; its configuration lives in Django settings under the CELERY_ prefix."""
+"""Celery application; its configuration lives in Django settings under the CELERY_ prefix.
+
+Worker and beat log through Django's LOGGING, like every other process (see _django_logging).
+"""
 
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import setup_logging, worker_ready
 from django.conf import settings
+from django.utils.log import configure_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clera.settings")
 
@@ -12,6 +16,14 @@ app = Celery("clera")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.broker_connection_retry_on_startup = True
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _django_logging(**kwargs: object) -> None:
+    """Apply Django's LOGGING instead of Celery's own setup, which would replace the root's
+    handlers (and give task loggers handlers of their own) without the secret redaction.
+    Levels then come from LOG_LEVEL, not from ``--loglevel``."""
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
 
 
 @app.on_after_configure.connect

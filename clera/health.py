@@ -32,11 +32,13 @@ def _check_database() -> str:
 
 def _check_redis() -> str:
     # Read the URL per call so a settings override (or a restarted Redis) is honoured.
-    client = redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-    )
+    # Connected as every client is (TLS included), with shorter timeouts.
+    options = {
+        **settings.REDIS_OPTIONS,
+        "socket_timeout": REDIS_TIMEOUT_SECONDS,
+        "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+    }
+    client = redis.Redis.from_url(settings.REDIS_URL, **options)
     try:
         client.ping()
     finally:

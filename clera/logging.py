@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Iterable
+from urllib.parse import unquote, urlsplit
 
 REDACTED = "***"
 
@@ -33,3 +34,15 @@ class RedactSecrets(logging.Filter):
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         return text
+
+
+def url_passwords(*urls: str) -> list[str]:
+    """The passwords in connection URLs (Redis, the database, Celery's broker), for
+    :class:`RedactSecrets`: each as written (percent-encoded, as a logged URL shows it) and
+    decoded (as a client's error message may). Empty or password-less URLs give none."""
+    found: dict[str, None] = {}
+    for url in urls:
+        password = urlsplit(url).password if url else None
+        if password:
+            found.update(dict.fromkeys([password, unquote(password)]))
+    return list(found)

@@ -5,6 +5,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
+
+from clera.logging import url_passwords
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -13,13 +17,76 @@ env = environ.Env()
 
 # --- Core -----------------------------------------------------------------------------------
 
-SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-dev-only-do-not-use-in-production")
 DEBUG = env.bool("DEBUG", default=False)
+# Django's signing key (sessions, CSRF, password resets). The development key below is public
+# (it is in this repository), so it is refused unless DEBUG; bin/run makes a random one for the
+# demo and keeps it in var/ (clera/devstack/local_settings.py).
+DEVELOPMENT_SECRET_KEY = "django-insecure-dev-only-do-not-use-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+if SECRET_KEY == DEVELOPMENT_SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set, and the development key is refused unless DEBUG is on: set "
+        "SECRET_KEY to a long random value (python -c 'import secrets; "
+        "print(secrets.token_urlsafe(50))'), or DEBUG=true on a development machine."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list(
     "CSRF_TRUSTED_ORIGINS", default=["http://127.0.0.1:8000", "http://localhost:8000"]
 )
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+
+# --- Security: HTTPS, proxies, content policy, operations access ----------------------------
+# `manage.py check --deploy` is clean with these defaults (tests/security/test_startup_settings.py).
+
+# True when browsers reach the site only over HTTPS (TLS ending here or at the proxy): the
+# default of the secure cookies, the redirect to https and HSTS below. On unless DEBUG; bin/run
+# and the tests, plain http on 127.0.0.1, set it false.
+HTTPS_ONLY = env.bool("HTTPS_ONLY", default=not DEBUG)
+# Session and CSRF cookies sent only over HTTPS.
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS_ONLY)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS_ONLY)
+# Redirect http:// to https://, except /health and /metrics: load balancers and Prometheus
+# reach those from the inside, over plain http.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS_ONLY)
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
+# HSTS (sent on HTTPS answers only): seconds a browser keeps to HTTPS for this host (a year; 0
+# sends no header), its subdomains too, and consent to the browsers' preload lists.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS_ONLY)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS_ONLY)
+# Reverse proxies in front of the app, each appending the address it saw to X-Forwarded-For
+# (the Procfile's web says 1: a platform's router). The client's address, which every
+# per-client limit keys on (portfolio/client_address.py), is the NUM_PROXIES-th entry from the
+# right; with 0 the header is ignored and the peer is the client. Also DRF's NUM_PROXIES.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+# The header in which the proxy says which scheme the browser used ("https": a secure
+# request). Default X-Forwarded-Proto behind a proxy; none without one, where a client could
+# send it itself.
+_PROXY_SSL_HEADER = env.str(
+    "SECURE_PROXY_SSL_HEADER", default="X-Forwarded-Proto" if NUM_PROXIES else ""
+)
+SECURE_PROXY_SSL_HEADER = (
+    (f"HTTP_{_PROXY_SSL_HEADER.upper().replace('-', '_')}", "https") if _PROXY_SSL_HEADER else None
+)
+# The Content-Security-Policy of every answer (django-csp's middleware; error pages included,
+# Django's DEBUG error pages excepted): the browser loads and runs the site's own files only —
+# no inline script or style, nothing from another origin, no plugins, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Bearer token (`Authorization: Bearer <token>`) that opens /metrics, /api/docs and /api/schema
+# to a scraper or an operator without a staff sign-in; empty: staff only. DEBUG opens them.
+OPS_TOKEN = env.str("OPS_TOKEN", default="")
 
 TIME_ZONE = "UTC"
 USE_TZ = True
@@ -39,6 +106,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "csp",
     "marketdata",
     "portfolio",
     "realtime",
@@ -46,6 +114,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -105,6 +174,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "portfolio.api.errors.api_exception_handler",
+    "NUM_PROXIES": NUM_PROXIES,
 }
 
 # --- Database -------------------------------------------------------------------------------
@@ -123,7 +193,41 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=6380)
 REDIS_IS_EMBEDDED = "REDIS_URL" not in os.environ
+# redis://[:password@]host:port/db, or rediss:// for TLS (see REDIS_TLS_* below).
 REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+
+# Seconds a Redis client waits for a connection, and for any reply, before the call fails: a
+# Redis that is unreachable or hung fails a request, task or stream in seconds instead of
+# hanging it until the OS gives up. The reply timeout must exceed the longest blocking read
+# (1 s: XREAD in realtime/price_feed.py, Celery's BRPOP).
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=1.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
+# Seconds a pooled connection may sit idle before it is checked (PING) on its next use: one
+# left broken by a Redis restart or a dropped network path is replaced instead of failing a
+# call. No retry on a timeout: it would double the time a hung Redis holds the caller.
+REDIS_HEALTH_CHECK_INTERVAL = env.int("REDIS_HEALTH_CHECK_INTERVAL", default=15)
+# rediss:// only: the CA bundle (PEM) that signed the server's certificate (empty: the system's
+# trusted CAs), and whether its certificate is checked: "required" (and its host name),
+# "optional" or "none" (encrypted, not authenticated: only for a provider whose certificates
+# cannot be checked).
+REDIS_TLS_CA_FILE = env.str("REDIS_TLS_CA_FILE", default="")
+REDIS_TLS_CERT_REQS = env.str("REDIS_TLS_CERT_REQS", default="required")
+if REDIS_TLS_CERT_REQS not in ("required", "optional", "none"):
+    raise ImproperlyConfigured("REDIS_TLS_CERT_REQS must be required, optional or none")
+REDIS_TLS = (
+    {"ssl_cert_reqs": REDIS_TLS_CERT_REQS, "ssl_ca_certs": REDIS_TLS_CA_FILE or None}
+    if REDIS_URL.startswith("rediss://")
+    else {}
+)
+# Connection options of every redis-py client for REDIS_URL: the cache and channel layer
+# below, marketdata/store.py (price cache, book, presence, quotes, calculator, event consumer,
+# sockets) and /health; Celery's broker gets the same through its own settings below.
+REDIS_OPTIONS = {
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "health_check_interval": REDIS_HEALTH_CHECK_INTERVAL,
+    **REDIS_TLS,
+}
 
 # The pub/sub layer with a pipelined group_send_many (realtime/layers.py): with a member in
 # every group it sends 2-7x what the classic RedisChannelLayer does (~2,000/s here) and ~20x
@@ -131,7 +235,7 @@ REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_POR
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "realtime.layers.PubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {"hosts": [{"address": REDIS_URL, **REDIS_OPTIONS}]},
     },
 }
 
@@ -140,11 +244,19 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "clera",
+        "OPTIONS": REDIS_OPTIONS,
     },
 }
 
+# No result backend: every task ignores its result and nothing reads one.
 CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "health_check_interval": REDIS_HEALTH_CHECK_INTERVAL,
+}
+# Without it kombu would take a rediss:// URL without checking the server's certificate.
+CELERY_BROKER_USE_SSL = REDIS_TLS or False
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 
@@ -209,6 +321,12 @@ else:
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="240/minute")
 # Token requests per client IP: slows down password guessing.
 API_AUTH_THROTTLE_RATE = env.str("API_AUTH_THROTTLE_RATE", default="10/minute")
+# Failed sign-ins (API token, sign-in form, admin) a username may have, and a client address,
+# within LOGIN_LOCKOUT_SECONDS; after that it is refused (429, Retry-After) until
+# LOGIN_LOCKOUT_SECONDS have passed since its last counted failure. 0 turns a limit off.
+LOGIN_MAX_FAILURES_PER_USERNAME = env.int("LOGIN_MAX_FAILURES_PER_USERNAME", default=5)
+LOGIN_MAX_FAILURES_PER_CLIENT = env.int("LOGIN_MAX_FAILURES_PER_CLIENT", default=20)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 # Seconds asset details (name, class, exchange) stay cached; assets rarely change.
 ASSET_CACHE_TTL = env.int("ASSET_CACHE_TTL", default=86400)
 # Seconds a portfolio history answer stays cached.
@@ -322,11 +440,16 @@ WS_MAX_SYMBOLS = env.int("WS_MAX_SYMBOLS", default=50)
 WS_STREAM_INTERVAL = env.float("WS_STREAM_INTERVAL", default=0.25)
 # Seconds a ticket from POST /api/realtime/ticket can be redeemed (once).
 WS_TICKET_TTL = env.int("WS_TICKET_TTL", default=30)
+# Snapshots a /ws/portfolio socket may get a minute by resuming from an update no longer kept
+# (each may read the broker; at least 1); beyond, resume answers "resume_limited", retry_after.
+WS_MAX_RESUME_SNAPSHOTS = env.int("WS_MAX_RESUME_SNAPSHOTS", default=3)
 # Seconds a daphne process given SIGTERM waits for its sockets to close (1001) before exiting.
 WS_SHUTDOWN_GRACE = env.float("WS_SHUTDOWN_GRACE", default=5.0)
 
 # --- Logging --------------------------------------------------------------------------------
 
+# Every process logs through this configuration, Celery's worker and beat too (celery_app.py),
+# so no record reaches a sink before the filter has replaced the secrets below with ***.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -339,6 +462,7 @@ LOGGING = {
                 BROKER_SECRET_KEY,
                 APCA_API_KEY_ID,
                 APCA_API_SECRET_KEY,
+                *url_passwords(REDIS_URL, CELERY_BROKER_URL, env.str("DATABASE_URL", default="")),
             ],
         },
     },

@@ -11,7 +11,10 @@ ALPACA_BROKER_CREDENTIALS against ALPACA_BROKER_URL) and:
 
 * keeps a cursor, the id of the last event it processed, in Redis at
   ``clera:events:cursor:<stream>``, and reconnects with ``since_id=<cursor>`` so the events of
-  a gap are replayed (with no cursor yet it starts with live events only);
+  a gap are replayed. With no cursor yet (a first start, or Redis lost it) the cursor is the
+  moment it started, ``@<RFC 3339 moment>``, recorded at once: until the first event moves it
+  on, every connection — a restart's too — asks ``since=<moment>``, so an event made while the
+  consumer was down or still connecting is never lost, even before it has seen one;
 * treats EVENTS_SILENCE_SECONDS without a byte (heartbeats included; Alpaca and the sandbox send
   ``:heartbeat`` every 15 s) as a dead connection, and ``: you are reading too slowly,
   dropped N messages`` or ``: internal server error`` as the end of one: it reconnects from the
@@ -33,12 +36,14 @@ import random
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import redis
 from django.conf import settings
 
+from . import moments
 from .backoff import Backoff
 from .store import redis_client
 
@@ -47,6 +52,8 @@ logger = logging.getLogger(__name__)
 TRADES_PATH = "/v2/events/trades"
 FUNDING_PATH = "/v2/events/funding/status"
 CURSOR_PREFIX = "clera:events:cursor:"
+#: A cursor that is a moment, not an event id (see the module docstring).
+TIME_CURSOR = "@"
 #: Tries of one event's handler before it is skipped (and logged as an error).
 MAX_ATTEMPTS = 5
 #: Recently handled ids remembered to skip duplicates within one process.
@@ -179,14 +186,17 @@ class EventStream:
 
     async def _read(self, session: aiohttp.ClientSession) -> None:
         """One connection, until the server ends it or asks for a replay from the cursor."""
-        params = {"since_id": self._cursor} if self._cursor else {}
+        if self._cursor is None:
+            self._cursor = TIME_CURSOR + moments.iso(datetime.now(UTC))
+            await asyncio.to_thread(self._client.set, self._cursor_key, self._cursor)
+        params = _since(self._cursor)
         async with session.get(
             self.url, params=params, headers={"Accept": "text/event-stream"}
         ) as response:
             if response.status != 200:
                 raise StreamRefused(response.status, await response.text())
             self.stats.connections += 1
-            logger.info("event stream %s connected (since_id=%s)", self.name, self._cursor)
+            logger.info("event stream %s connected (%s)", self.name, params)
             data: list[str] = []
             sse_id: str | None = None
             async for raw in response.content:
@@ -254,6 +264,13 @@ class EventStream:
         self._recent[event.id] = None
         if len(self._recent) > RECENT_IDS:
             self._recent.popitem(last=False)
+
+
+def _since(cursor: str) -> dict[str, str]:
+    """The replay parameters of a cursor: an event id or a moment."""
+    if cursor.startswith(TIME_CURSOR):
+        return {"since": cursor.removeprefix(TIME_CURSOR)}
+    return {"since_id": cursor}
 
 
 class _HandlerFailed(Exception):

@@ -6,6 +6,11 @@ at ``REDIS_URL`` and write values the same way, so any of them can be read by an
 
 * amounts and quantities: plain decimal strings (``"187.2"``, ``"-3"``), parsed to ``Decimal``;
 * moments: :func:`marketdata.moments.stored` (fixed-width UTC, so they compare as strings).
+
+Every client here connects with ``settings.REDIS_OPTIONS`` (timeouts, health checks, TLS), as
+the cache, the channel layer and Celery's broker do: a call on a Redis that does not answer
+raises ``redis.TimeoutError`` or ``redis.ConnectionError`` within seconds, and the next call
+connects again by itself.
 """
 
 from __future__ import annotations
@@ -20,10 +25,6 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-#: A hung Redis must not hang a worker or a stream thread for ever; a dead one fails fast.
-SOCKET_TIMEOUT = 5.0
-CONNECT_TIMEOUT = 2.0
-HEALTH_CHECK_INTERVAL = 15
 #: Connections one asyncio client (one per event loop) may hold to Redis at once.
 ASYNC_POOL_SIZE = 64
 
@@ -31,40 +32,41 @@ _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
 
 
-def _options() -> dict[str, Any]:
-    return {
-        "socket_timeout": SOCKET_TIMEOUT,
-        "socket_connect_timeout": CONNECT_TIMEOUT,
-        "health_check_interval": HEALTH_CHECK_INTERVAL,
-    }
-
-
 def redis_client() -> redis.Redis:
-    """The process's shared client for ``REDIS_URL`` (thread-safe; reconnects by itself)."""
+    """The process's shared client for ``REDIS_URL`` (thread-safe; reconnects by itself).
+
+    Connected with ``REDIS_OPTIONS`` (timeouts, health checks, TLS): a hung or unreachable
+    Redis fails a call within REDIS_SOCKET_TIMEOUT / REDIS_CONNECT_TIMEOUT.
+    """
     url = settings.REDIS_URL
     with _clients_lock:
         client = _clients.get(url)
         if client is None:
-            client = _clients[url] = redis.Redis.from_url(url, **_options())
+            client = _clients[url] = redis.Redis.from_url(url, **settings.REDIS_OPTIONS)
         return client
 
 
 def async_redis_client() -> redis.asyncio.Redis:
-    """A new asyncio client for ``REDIS_URL``; its connections belong to the caller's loop.
+    """A new asyncio client for ``REDIS_URL`` (``REDIS_OPTIONS`` as :func:`redis_client`);
+    its connections belong to the caller's loop.
 
-    Its pool *waits* for a free connection (up to SOCKET_TIMEOUT) when all ASYNC_POOL_SIZE are
-    busy, instead of failing with "Too many connections" when a burst of sockets connects.
+    Its pool *waits* for a free connection (up to REDIS_SOCKET_TIMEOUT) when all
+    ASYNC_POOL_SIZE are busy, instead of failing with "Too many connections" when a burst of
+    sockets connects.
     """
     pool = redis.asyncio.BlockingConnectionPool.from_url(
-        settings.REDIS_URL, max_connections=ASYNC_POOL_SIZE, timeout=SOCKET_TIMEOUT, **_options()
+        settings.REDIS_URL,
+        max_connections=ASYNC_POOL_SIZE,
+        timeout=settings.REDIS_SOCKET_TIMEOUT,
+        **settings.REDIS_OPTIONS,
     )
     return redis.asyncio.Redis.from_pool(pool)  # the client owns the pool: aclose() ends it
 
 
 @receiver(setting_changed)
 def _forget_clients(setting: str, **kwargs: Any) -> None:
-    """A test that points REDIS_URL elsewhere gets a client for the new URL."""
-    if setting == "REDIS_URL":
+    """A test that points REDIS_URL (or the options) elsewhere gets a client for the new URL."""
+    if setting in ("REDIS_URL", "REDIS_OPTIONS"):
         with _clients_lock:
             _clients.clear()
 

@@ -27,7 +27,9 @@ class FundsTransfer(models.Model):
     """One "add funds" request, keyed by the client's Idempotency-Key.
 
     The row is created (unique per user and key) before Alpaca is called, so a retried or
-    doubled request finds it and gets the first answer instead of moving money twice.
+    doubled request finds it and gets the first answer instead of moving money twice. An
+    Alpaca transfer belongs to one row at most (unique per account): a retry that looks for
+    the transfer of its own lost request can never report another request's as its own.
     """
 
     class State(models.TextChoices):
@@ -44,6 +46,15 @@ class FundsTransfer(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     transfer_id = models.UUIDField(null=True, blank=True, help_text="Alpaca's transfer id.")
     response_body = models.JSONField(null=True, blank=True)
+    requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When we last asked Alpaca for the transfer."
+    )
+    request_ended_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When that request ended (answered, refused or its answer lost); "
+        "empty while it is in flight.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -52,6 +63,12 @@ class FundsTransfer(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=("user", "idempotency_key"), name="funds_transfer_unique_key_per_user"
+            ),
+            # NULLs are distinct (SQLite and PostgreSQL alike): rows without a transfer yet
+            # do not collide.
+            models.UniqueConstraint(
+                fields=("account_id", "transfer_id"),
+                name="funds_transfer_unique_transfer_per_account",
             ),
         ]
 

@@ -21,6 +21,7 @@ option contract, whose price is per share).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from decimal import Decimal
 from typing import Literal
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from marketdata import book
 from marketdata.broker import gateway
@@ -35,6 +37,8 @@ from marketdata.price_cache import CachedPrice, PriceCache
 from marketdata.types import Position, contract_multiplier
 
 from .valuation import AccountInputs, HoldingInput
+
+logger = logging.getLogger(__name__)
 
 PriceSource = Literal["trade", "quote", "position", "previous_close", "cost", "last"]
 
@@ -153,5 +157,11 @@ def book_inputs(account_id: str, now: datetime | None = None) -> AccountInputs |
 
 def account_inputs(account_id: str) -> AccountInputs:
     """The freshest inputs we can have cheaply: the book's, else the broker's. The book is what
-    the live push values, so the REST summary shows the very figures the socket would."""
-    return book_inputs(account_id) or broker_inputs(account_id)
+    the live push values, so the REST summary shows the very figures the socket would; with
+    Redis unreachable the broker answers alone (Redis is never needed to read a value)."""
+    try:
+        inputs = book_inputs(account_id)
+    except RedisError as error:
+        logger.warning("book unreadable, valuing %s from the broker: %r", account_id, error)
+        inputs = None
+    return inputs or broker_inputs(account_id)

@@ -14,6 +14,9 @@ What the broker is asked, and what is cached (Django's cache, i.e. Redis):
 * history: the chart's answer is cached ``HISTORY_CACHE_TTL`` seconds per account and period,
   the account's creation time (it never changes) for a day;
 * orders, activities, transfers: one call per page, never cached (they must be current).
+
+The cache (:mod:`portfolio.cache`) fails open: with Redis away every read goes to the broker,
+and so does a valuation whose book cannot be read (:func:`portfolio.pricing.account_inputs`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -33,7 +35,7 @@ from marketdata.broker import gateway
 from marketdata.errors import BrokerNotFound, BrokerUnavailable
 from marketdata.moments import iso
 from marketdata.types import Asset, PortfolioHistory
-from portfolio import money
+from portfolio import cache, money
 from portfolio.analytics import AnalyzedHolding, analytics_json, analyze
 from portfolio.classification import classify
 from portfolio.errors import AccountNotFound, AssetNotFound, NoAccount
@@ -162,7 +164,8 @@ def _asset_cache_key(symbol_or_id: str) -> str:
         return _ASSET_KEY.format(symbol_or_id.upper())
 
 
-def _remember_assets(assets: Iterable[Asset], *also: str) -> None:
+def _remember_assets(assets: Iterable[Asset], *also: str) -> dict[str, Asset]:
+    """Cache the assets under every key they are asked by; returns those entries."""
     entries = {}
     for asset in assets:
         entries[_asset_cache_key(asset.symbol)] = asset
@@ -170,6 +173,7 @@ def _remember_assets(assets: Iterable[Asset], *also: str) -> None:
         for key in also:
             entries[_asset_cache_key(key)] = asset
     cache.set_many(entries, settings.ASSET_CACHE_TTL)
+    return entries
 
 
 def asset(symbol_or_id: str) -> Asset:
@@ -201,8 +205,8 @@ def asset_details(symbols: Iterable[str]) -> dict[str, Asset | None]:
     found = cache.get_many(keys.values())
     missing = [symbol for symbol in wanted if keys[symbol] not in found]
     if missing and cache.add(_ASSETS_WARM_KEY, True, settings.ASSET_CACHE_TTL):
-        _remember_assets(gateway().assets())
-        found.update(cache.get_many(keys[symbol] for symbol in missing))
+        listed = _remember_assets(gateway().assets())
+        found.update({keys[s]: listed[keys[s]] for s in missing if keys[s] in listed})
         missing = [symbol for symbol in missing if keys[symbol] not in found]
     details: dict[str, Asset | None] = {}
     for symbol in wanted:

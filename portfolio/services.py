@@ -177,29 +177,66 @@ def _take_over(record: FundsTransfer) -> bool:
     return taken == 1
 
 
-def _transfer_already_made(record: FundsTransfer) -> Transfer | None:
-    """The transfer Alpaca made for an earlier, unanswered attempt of this row, if any.
+def _lost_transfer(record: FundsTransfer) -> FundsResult | None:
+    """Adopt the transfer Alpaca made for an earlier, unanswered request of this row, if any.
 
-    Alpaca transfers carry no key of ours: the match is an incoming transfer of the same
-    amount, created since the row, that no other row has claimed.
+    Alpaca transfers carry no key of ours, so the match is an incoming transfer of the row's
+    amount, made while its requests ran (from the row's creation to the end of its last
+    request, give or take CLOCK_SKEW), that no other row holds. A transfer that another row's
+    request still in flight may have made is not taken: that request's answer will claim it.
+    We wait for such requests a little, then answer "in progress" (the client retries). Two
+    retries adopting one transfer at once are settled by the unique (account, transfer)
+    constraint: the loser tries the next candidate.
     """
-    claimed = {
-        str(transfer_id)
-        for transfer_id in FundsTransfer.objects.filter(
-            account_id=record.account_id, transfer_id__isnull=False
-        )
-        .exclude(pk=record.pk)
-        .values_list("transfer_id", flat=True)
-    }
-    candidates = [
-        transfer
-        for transfer in gateway().transfers(record.account_id, limit=100)
-        if transfer.direction == "INCOMING"
-        and transfer.amount == record.amount
-        and transfer.created_at >= record.created_at - CLOCK_SKEW
-        and transfer.id not in claimed
-    ]
-    return min(candidates, key=lambda transfer: transfer.created_at, default=None)
+    until = (record.request_ended_at or timezone.now()) + CLOCK_SKEW
+    candidates = sorted(
+        (
+            transfer
+            for transfer in gateway().transfers(record.account_id, limit=100)
+            if transfer.direction == "INCOMING"
+            and transfer.amount == record.amount
+            and record.created_at - CLOCK_SKEW <= transfer.created_at <= until
+        ),
+        key=lambda transfer: transfer.created_at,
+    )
+    deadline = time.monotonic() + 2 * settings.ALPACA_TIMEOUT + 1
+    while True:
+        others = FundsTransfer.objects.filter(account_id=record.account_id).exclude(pk=record.pk)
+        held = {str(i) for i in others.values_list("transfer_id", flat=True) if i is not None}
+        in_flight = others.filter(
+            amount=record.amount,
+            request_ended_at__isnull=True,
+            requested_at__gte=timezone.now() - _in_flight_limit(),
+        ).values_list("requested_at", flat=True)
+        contested_from = min(in_flight, default=None)
+        free = [transfer for transfer in candidates if transfer.id not in held]
+        for transfer in free:
+            if contested_from is None or transfer.created_at < contested_from - CLOCK_SKEW:
+                adopted = _adopt(record, transfer)
+                if adopted is not None:
+                    return adopted
+        if not free or contested_from is None:
+            return None
+        if time.monotonic() >= deadline:
+            raise RequestInProgress(retry_after=1)
+        time.sleep(POLL_INTERVAL)
+
+
+def _adopt(record: FundsTransfer, transfer: Transfer) -> FundsResult | None:
+    """Claim ``transfer`` for the row; None when another row claimed it first."""
+    body = transfer_json(transfer)
+    try:
+        with transaction.atomic():
+            FundsTransfer.objects.filter(pk=record.pk).update(
+                state=FundsTransfer.State.COMPLETED,
+                transfer_id=transfer.id,
+                response_body=body,
+                updated_at=timezone.now(),
+            )
+    except IntegrityError:
+        return None
+    logger.info("deposit %s: adopted transfer %s of a lost request", record.pk, transfer.id)
+    return FundsResult(body, replayed=False)
 
 
 def _approved_link(account_id: str) -> tuple[AchRelationship | None, bool]:
@@ -234,22 +271,56 @@ def _bank_link(user: AbstractBaseUser, account_id: str) -> AchRelationship:
 
 
 def _complete(record: FundsTransfer, transfer: Transfer) -> FundsResult:
-    record.state = FundsTransfer.State.COMPLETED
-    record.transfer_id = transfer.id
-    record.response_body = transfer_json(transfer)
-    record.save(update_fields=["state", "transfer_id", "response_body", "updated_at"])
-    return FundsResult(record.response_body, replayed=False)
-
-
-def _forget(record: FundsTransfer, outcome_unknown: bool) -> None:
-    """After a failed attempt: keep the row as "unknown" if Alpaca may have acted, else
-    release the key so a retry starts afresh."""
-    if outcome_unknown:
-        FundsTransfer.objects.filter(pk=record.pk).update(
-            state=FundsTransfer.State.UNKNOWN, updated_at=timezone.now()
+    """Record the transfer Alpaca made for this row's own request. That is certain, so it
+    outranks an adoption — possible only if this request outlived _in_flight_limit and was
+    taken for dead: the adopter keeps its stored answer and loses the claim (logged)."""
+    now = timezone.now()
+    body = transfer_json(transfer)
+    with transaction.atomic():
+        adopted = (
+            FundsTransfer.objects.filter(account_id=record.account_id, transfer_id=transfer.id)
+            .exclude(pk=record.pk)
+            .update(transfer_id=None, updated_at=now)
         )
-    else:
-        record.delete()
+        if adopted:
+            logger.error(
+                "deposit %s: transfer %s, made for it, had been adopted by another deposit",
+                record.pk, transfer.id,
+            )  # fmt: skip
+        FundsTransfer.objects.filter(pk=record.pk).update(
+            state=FundsTransfer.State.COMPLETED,
+            transfer_id=transfer.id,
+            response_body=body,
+            request_ended_at=now,
+            updated_at=now,
+        )
+    return FundsResult(body, replayed=False)
+
+
+def _requesting(record: FundsTransfer) -> None:
+    """Mark the row's request to Alpaca in flight, committed before it is sent: other rows'
+    retries then leave alone any transfer it may make."""
+    now = timezone.now()
+    FundsTransfer.objects.filter(pk=record.pk).update(
+        requested_at=now, request_ended_at=None, updated_at=now
+    )
+
+
+def _answer_lost(record: FundsTransfer) -> None:
+    """Alpaca may have made the transfer: keep the row as "unknown", its request ended now,
+    so a retry looks for the transfer made meanwhile."""
+    now = timezone.now()
+    FundsTransfer.objects.filter(pk=record.pk).update(
+        state=FundsTransfer.State.UNKNOWN, request_ended_at=now, updated_at=now
+    )
+
+
+def _give_back(record: FundsTransfer) -> None:
+    """A retry that could not finish looking for the lost transfer: "unknown" again, as the
+    lost request left it, for the next retry."""
+    FundsTransfer.objects.filter(pk=record.pk).update(
+        state=FundsTransfer.State.UNKNOWN, updated_at=timezone.now()
+    )
 
 
 def _owned_record(
@@ -272,14 +343,11 @@ def _owned_record(
         if not _take_over(settled):
             break
         try:
-            made = _transfer_already_made(settled)
+            adopted = _lost_transfer(settled)
         except BaseException:
-            _forget(settled, outcome_unknown=True)  # still unknown: the next retry looks again
+            _give_back(settled)
             raise
-        if made is not None:
-            logger.info("deposit %s: adopted transfer %s of a lost attempt", settled.pk, made.id)
-            return _complete(settled, made)
-        return settled
+        return settled if adopted is None else adopted
     raise RequestInProgress(retry_after=1)
 
 
@@ -291,8 +359,9 @@ def add_funds(
     The (user, key) row is committed BEFORE Alpaca is called, so of two requests with one key
     only the first calls Alpaca; the other waits for its answer and replays it. When Alpaca's
     answer is lost (timeout, 5xx) the row says "unknown" and a retry first looks for the
-    transfer Alpaca may have made, so a deposit is never made twice. When Alpaca refused, or
-    we never got as far as asking it for the transfer, the key is released for a retry.
+    transfer Alpaca may have made (:func:`_lost_transfer`), so a deposit is never made twice
+    and a transfer is never reported for two deposits. When Alpaca refused, or we never got
+    as far as asking it for the transfer, the key is released for a retry.
     """
     owned = _owned_record(user, account_id, amount, idempotency_key)
     if isinstance(owned, FundsResult):
@@ -300,15 +369,19 @@ def add_funds(
     try:
         relationship = _bank_link(user, account_id)
     except BaseException:
-        _forget(owned, outcome_unknown=False)
+        owned.delete()  # Alpaca was not asked for a transfer: the key is free again
         raise
+    _requesting(owned)
     try:
         transfer = gateway().create_transfer(account_id, amount, "INCOMING", relationship.id)
     except BrokerError as failure:
-        _forget(owned, outcome_unknown=isinstance(failure, BrokerTimeout | BrokerUnavailable))
+        if isinstance(failure, BrokerTimeout | BrokerUnavailable):
+            _answer_lost(owned)
+        else:
+            owned.delete()  # refused: nothing was made
         raise
     except BaseException:
-        _forget(owned, outcome_unknown=True)
+        _answer_lost(owned)
         raise
     logger.info("deposit %s: transfer %s of %s to %s", owned.pk, transfer.id, amount, account_id)
     return _complete(owned, transfer)

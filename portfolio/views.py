@@ -1,6 +1,9 @@
-"""The browser's entry points: sign-in (with the demo logins in sandbox mode) and the page."""
+"""The browser's entry points: sign-in (with the demo logins in sandbox mode; the admin's too),
+under the login limits, and the page. Their Content-Security-Policy is the site's one
+(CONTENT_SECURITY_POLICY in clera/settings.py, set on every answer by django-csp)."""
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
@@ -9,29 +12,20 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from portfolio import selectors
+from portfolio.forms import SignInForm, refused_status
 from portfolio.services import DEMO_PASSWORD, DEMO_USERNAME
-
-# The page loads nothing from elsewhere and runs no inline script: a CDN reference or an
-# injected script would be refused by the browser (and show up as a console error in tests).
-PAGE_CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    )
-)
 
 
 class SignInView(LoginView):
-    """Django's sign-in; with the built-in sandbox it also lists the demo logins that exist."""
+    """Django's sign-in; with the built-in sandbox it also lists the demo logins that exist.
+    Too many failures answer 429 with the form's message."""
 
     template_name = "registration/login.html"
+    authentication_form = SignInForm
     redirect_authenticated_user = True
+
+    def form_invalid(self, form: SignInForm) -> HttpResponse:
+        return refused_status(super().form_invalid(form))
 
     def get_context_data(self, **kwargs: object) -> dict:
         context = super().get_context_data(**kwargs)
@@ -42,6 +36,11 @@ class SignInView(LoginView):
             )
             context["demo_password"] = DEMO_PASSWORD
         return context
+
+
+def admin_sign_in(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+    """The admin's own sign-in (its form is AdminSignInForm: clera/urls.py), refusals as 429."""
+    return refused_status(admin.site.login(request, extra_context))
 
 
 @login_required
@@ -73,10 +72,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "funds_max": f"{settings.FUNDS_MAX_AMOUNT:.2f}",
             "login_url": reverse("login"),
         }
-    response = render(
+    return render(
         request,
         "portfolio/page.html",
         {"accounts": accounts, "account": account, "page": page},
     )
-    response["Content-Security-Policy"] = PAGE_CONTENT_SECURITY_POLICY
-    return response

@@ -83,7 +83,7 @@ class TicketView(APIView):
         if account_id is not None:
             account_id = str(linked_account(request.user, str(account_id)).account_id)
         try:
-            ticket = tickets.issue(request.user.pk, account_id)
+            ticket = tickets.issue(request.user.pk, account_id, tickets.credential_of(request))
         except RedisError:
             raise RealtimeUnavailable(retry_after=RETRY_AFTER_SECONDS) from None
         return Response(

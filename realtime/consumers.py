@@ -5,7 +5,8 @@ these call (auth, tickets, limits, outbox, hub, price_feed, prices, portfolio_fe
 Admission, in order — each refusal is an ``error`` message, then a close with its code:
 draining for shutdown (1001), ENABLE_REALTIME_PORTFOLIO off (4503), not signed in (4401), not
 your account (4403), a connection limit or Redis unavailable (1013). Sockets are accepted
-before they are refused so a browser sees the code (a refused handshake only says 1006).
+before they are refused so a browser sees the code (a refused handshake only says 1006). Once
+open, the hub re-authorizes each socket every heartbeat (:mod:`realtime.auth`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .hub import hub
 from .limits import FrameGuard, LimitHit, Verdict
 from .outbox import Outbox
 from .price_feed import price_feed
+from .tickets import Credential
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,8 @@ class _Socket(AsyncWebsocketConsumer):
     kind = "socket"
     account_id: str | None = None
     user_id: Any = None
+    #: What the user signed in with; the hub re-checks it every heartbeat.
+    credential: Credential | None = None
 
     async def connect(self) -> None:
         self.connection_id = uuid.uuid4().hex
@@ -106,6 +110,7 @@ class _Socket(AsyncWebsocketConsumer):
                 "POST /api/realtime/ticket passed as ?ticket=.",
             )  # fmt: skip
         self.user_id = user.pk
+        self.credential = self.scope.get("credential")
         await self.authorize(user)
         try:
             await limits.acquire(self.user_id, self.connection_id, len(sockets))
@@ -282,10 +287,14 @@ class PortfolioConsumer(_Socket):
         self.account_id = account_id
 
     async def start(self) -> None:
+        text = query_param(self.scope, "last_seq")
+        try:
+            last_seq = None if text is None else p.query_last_seq(text)
+        except p.ProtocolError as problem:
+            raise Refused(p.POLICY_VIOLATION, problem.code, problem.message) from None
         self.group = fanout.group_name(self.account_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await presence.ajoin(self.account_id, self.connection_id)
-        last_seq = _whole_number(query_param(self.scope, "last_seq"))
         if last_seq is None:
             await self.send_snapshot()
         else:
@@ -316,7 +325,17 @@ class PortfolioConsumer(_Socket):
             "too_old" if missed is None else len(missed),
         )  # fmt: skip
         if missed is None:
-            await self.send_snapshot()
+            wait = self.guard.snapshot_wait()
+            if wait:
+                self._limit_hit("resume_snapshots")
+                await self._bad(
+                    "resume_limited",
+                    f"At most {self.guard.max_snapshots} resumes a minute may need a fresh "
+                    "snapshot; resume from an update you have, or retry later.",
+                    retry_after=round(wait, 1),
+                )
+            else:
+                await self.send_snapshot()
             return
         self.outbox.discard("update")
         for message in missed:
@@ -368,10 +387,6 @@ class PortfolioConsumer(_Socket):
     def _forward_events(self, channel: str, event: dict[str, Any]) -> None:
         if not self.closing and channel in self.event_channels:
             self.outbox.put(p.events(channel, event["events"]))
-
-
-def _whole_number(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() else None
 
 
 class StreamConsumer(_Socket):

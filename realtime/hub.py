@@ -5,12 +5,21 @@ A socket registers once admitted and unregisters when it closes. While any is op
 per process (not one per socket: idle sockets must stay cheap) wakes every
 WS_HEARTBEAT_INTERVAL and
 
+* re-authorizes every socket in one batch (:func:`realtime.auth.arevocations`): signed out
+  or deactivated → 4401, the account no longer linked → 4403 — so a socket outlives its
+  login by one interval at most. When the database cannot answer (within
+  :data:`RECHECK_SECONDS`) the beat goes on without it, logged, and the next one checks again;
 * closes sockets whose client has sent nothing for WS_HEARTBEAT_TIMEOUT (4408) — any frame
   counts, the answer to our ``ping`` included;
 * sends every other socket a ``{"type": "ping"}``;
 * renews, in one pipelined round trip, the sockets' connection leases (:mod:`realtime.limits`)
   and their accounts' presence (:mod:`realtime.presence`) — written again if Redis lost them —
   so the calculator keeps pushing to them, while a crashed process's entries expire.
+
+Between heartbeats it checks, every :data:`PRESENCE_CHECK_SECONDS` (one ``EXISTS``), that
+Redis still has the process's presence mark; when it does not (Redis restarted, empty), the
+leases and presence are written again at once, so live values resume within seconds rather
+than at the next heartbeat.
 
 It also admits at most :data:`ADMISSIONS_AT_ONCE` handshakes at a time (see there).
 
@@ -27,16 +36,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 import weakref
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from django.conf import settings
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from . import limits, presence
+from . import auth, limits, presence
 from .protocol import GOING_AWAY, GOING_AWAY_MESSAGE, HEARTBEAT_TIMEOUT
 from .redis_loop import loop_client
+from .tickets import Credential
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +62,18 @@ ADMISSIONS_AT_ONCE = 32
 #: Seconds a heartbeat gives Redis to renew every socket's lease and presence; a draining
 #: process, to take them back.
 RENEW_SECONDS = 10.0
+#: Seconds between two checks that Redis still has this process's presence.
+PRESENCE_CHECK_SECONDS = 1.0
 LET_GO_SECONDS = 2.0
+#: Seconds a heartbeat gives the database to re-authorize every socket.
+RECHECK_SECONDS = 10.0
 
 
 class Socket(Protocol):
     connection_id: str
     user_id: int
     account_id: str | None
+    credential: Credential | None
     last_seen: float
 
     async def heartbeat(self) -> None: ...
@@ -88,6 +105,7 @@ class Hub:
         self.draining = False
         self.admission = asyncio.Semaphore(ADMISSIONS_AT_ONCE)
         self._beat: asyncio.Task | None = None
+        self.process_id = uuid.uuid4().hex
         self._empty = asyncio.Event()
         self._empty.set()
 
@@ -113,19 +131,40 @@ class Hub:
             self._empty.set()
 
     async def _heartbeat(self) -> None:
+        interval = settings.WS_HEARTBEAT_INTERVAL
+        beat_at = time.monotonic() + interval
         while self.sockets:
-            await asyncio.sleep(settings.WS_HEARTBEAT_INTERVAL)
+            await asyncio.sleep(min(PRESENCE_CHECK_SECONDS, max(0.0, beat_at - time.monotonic())))
             try:
-                await self.beat()
+                if time.monotonic() >= beat_at:
+                    beat_at = time.monotonic() + interval
+                    await self.beat()
+                elif await self._presence_lost():
+                    logger.warning("ws.presence_lost sockets=%d: writing it again", len(self))
+                    sockets = list(self.sockets.values())
+                    await self._leases_and_presence(sockets, renew=True, seconds=RENEW_SECONDS)
             except Exception:
                 logger.exception("ws.heartbeat failed; retrying next interval")
 
+    async def _presence_lost(self) -> bool:
+        """Whether Redis answers but no longer has this process's presence mark."""
+        try:
+            return not await presence.process_marked(self.process_id)
+        except RedisError:
+            return False  # away: the first check after it is back will tell
+
     async def beat(self) -> None:
         """One heartbeat over every socket (see the module docstring)."""
+        sockets = list(self.sockets.values())
+        revoked = await self._revocations(sockets)
         silent_since = time.monotonic() - settings.WS_HEARTBEAT_TIMEOUT
         alive: list[Socket] = []
-        for socket in list(self.sockets.values()):
-            if socket.last_seen < silent_since:
+        for socket, revocation in zip(sockets, revoked, strict=True):
+            if socket.connection_id not in self.sockets:
+                continue  # closed while the database answered
+            if revocation is not None:
+                await socket.close_for(revocation.code, revocation.error_code, revocation.message)
+            elif socket.last_seen < silent_since:
                 await socket.close_for(
                     HEARTBEAT_TIMEOUT, "heartbeat_timeout", "Nothing from you within the timeout."
                 )
@@ -134,6 +173,14 @@ class Hub:
                 alive.append(socket)
         if alive:
             await self._leases_and_presence(alive, renew=True, seconds=RENEW_SECONDS)
+
+    async def _revocations(self, sockets: list[Socket]) -> list[auth.Revocation | None]:
+        """Why each socket must close now, if it must; none when the database cannot say."""
+        try:
+            return await asyncio.wait_for(auth.arevocations(sockets), RECHECK_SECONDS)
+        except (DatabaseError, TimeoutError) as error:
+            logger.warning("ws.hub sockets not re-authorized this beat: %r", error)
+            return [None] * len(sockets)
 
     async def _leases_and_presence(
         self, sockets: list[Socket], renew: bool, seconds: float
@@ -144,6 +191,7 @@ class Hub:
         pairs = [(s.user_id, s.connection_id) for s in sockets]
         (limits.queue_renew if renew else limits.queue_release)(pipe, pairs)
         touch = presence.arefresh if renew else presence.aleave
+        (presence.mark_process if renew else presence.unmark_process)(self.process_id, pipe)
         for socket in sockets:
             if socket.account_id is not None:
                 await touch(socket.account_id, socket.connection_id, client=pipe)

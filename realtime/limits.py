@@ -20,6 +20,10 @@ WS_MAX_MESSAGES_PER_SECOND, is not acted on. Every bad frame (those two, and fra
 not JSON or have an unknown type) is a strike; the client hears about each (about flooding
 once per second, so answering cannot amplify a flood), and WS_MAX_BAD_FRAMES strikes within a
 minute close the socket with 1008.
+
+Snapshots a ``resume`` forces (they may read the broker) come from a token bucket per socket,
+also in the FrameGuard: WS_MAX_RESUME_SNAPSHOTS at once, refilled at that many a minute. A
+resume beyond it is answered with when to retry, and is a strike.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ ALL_LEASES = "clera:ws:all"
 LEASE_SLACK = 5.0
 #: The window WS_MAX_BAD_FRAMES counts strikes in, seconds.
 STRIKE_WINDOW = 60.0
+#: Seconds in which WS_MAX_RESUME_SNAPSHOTS snapshots refill.
+SNAPSHOT_REFILL = 60.0
 
 # Take a connection's leases unless a cap is reached.
 # KEYS: user set, all set. ARGV: connection id, now, lease end, per-user cap, overall cap
@@ -155,10 +161,14 @@ class FrameGuard:
     max_bytes: int
     per_second: int
     max_strikes: int
+    max_snapshots: int
     _second: float = field(default=0.0, init=False)
     _frames: int = field(default=0, init=False)
     #: Made at the first strike: there are many sockets, and few ever strike.
     _strikes: deque[float] | None = field(default=None, init=False)
+    #: Resume snapshots left, as of ``_snapshots_at``; None until the first (a full bucket).
+    _snapshots: float | None = field(default=None, init=False)
+    _snapshots_at: float = field(default=0.0, init=False)
 
     @classmethod
     def from_settings(cls) -> FrameGuard:
@@ -166,6 +176,7 @@ class FrameGuard:
             settings.WS_MAX_MESSAGE_BYTES,
             settings.WS_MAX_MESSAGES_PER_SECOND,
             settings.WS_MAX_BAD_FRAMES,
+            max(1, settings.WS_MAX_RESUME_SNAPSHOTS),
         )
 
     def admit(self, text: str | None, data: bytes | None) -> Verdict:
@@ -186,3 +197,17 @@ class FrameGuard:
         while strikes and now - strikes[0] > STRIKE_WINDOW:
             strikes.popleft()
         return len(strikes) >= self.max_strikes
+
+    def snapshot_wait(self) -> float:
+        """Take one resume snapshot from the bucket: 0 when it may be sent now, else the
+        seconds until one may (nothing taken)."""
+        now = time.monotonic()
+        per_second = self.max_snapshots / SNAPSHOT_REFILL
+        left = self.max_snapshots if self._snapshots is None else self._snapshots
+        left = min(self.max_snapshots, left + (now - self._snapshots_at) * per_second)
+        self._snapshots_at = now
+        if left >= 1:
+            self._snapshots = left - 1
+            return 0.0
+        self._snapshots = left
+        return (1 - left) / per_second

@@ -12,6 +12,12 @@ Redis layout (scores are expiry moments, Unix seconds):
     lists every watched account in one ``ZRANGEBYSCORE`` — neither touches the per-account
     sets, and neither scans keys.
 
+``clera:presence-process:<process id>``
+    a daphne process's mark, written with its sockets' presence on every heartbeat (TTL
+    PRESENCE_TTL). Its absence tells the process that Redis lost what it had written (a
+    restart, even an empty one): it writes its sockets' presence again at once, rather than at
+    its next heartbeat (:mod:`realtime.hub`).
+
 A socket calls :func:`join` when it opens, :func:`refresh` on every server heartbeat and
 :func:`leave` when it closes. Each entry expires PRESENCE_TTL seconds after its last join or
 refresh (a little over two heartbeat intervals), so the sockets of a process that crashed
@@ -36,6 +42,7 @@ from .redis_loop import loop_client
 
 PRESENCE_PREFIX = "clera:presence:"
 PRESENCE_INDEX = "clera:presence"
+PROCESS_PREFIX = "clera:presence-process:"
 
 # Add or refresh one connection; drop the account's expired connections and, now and then,
 # expired accounts from the index. KEYS: account set, index.
@@ -67,6 +74,20 @@ return 1
 
 def presence_key(account_id: str) -> str:
     return PRESENCE_PREFIX + account_id
+
+
+def mark_process(process_id: str, client: redis.asyncio.client.Pipeline) -> None:
+    """Queue the process's mark (see the module docstring) on a pipeline."""
+    client.set(PROCESS_PREFIX + process_id, 1, ex=max(1, int(settings.PRESENCE_TTL)))
+
+
+def unmark_process(process_id: str, client: redis.asyncio.client.Pipeline) -> None:
+    client.delete(PROCESS_PREFIX + process_id)
+
+
+async def process_marked(process_id: str, client: redis.asyncio.Redis | None = None) -> bool:
+    """Whether Redis still has the process's mark (one ``EXISTS``)."""
+    return bool(await (client or loop_client()).exists(PROCESS_PREFIX + process_id))
 
 
 def _join_call(account_id: str, connection_id: str) -> tuple[list[str], list[object]]:

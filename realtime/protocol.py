@@ -15,6 +15,16 @@ type                fields                     on
 ``resume``          ``last_seq``: int >= 0     /ws/portfolio
 ==================  =========================  ================================================
 
+``last_seq`` (in ``resume``, or ``?last_seq=N`` when connecting to /ws/portfolio) is a whole
+number from 0 to :data:`MAX_SEQ`: a JSON integer in a frame, ASCII digits only in the query
+(not ``²``, ``٣``, ``+5``, ``1e3``). Anything else is an ``invalid_message`` error with
+``"field": "last_seq"``; in the query it also closes the socket (1008), since the client must
+fix it before reconnecting. A ``resume`` that only a snapshot can answer (its number is too old
+or one the account never had) costs a snapshot, which may read the broker: a socket gets
+WS_MAX_RESUME_SNAPSHOTS of those a minute (:mod:`realtime.limits`); beyond that the resume is
+answered ``{"type": "error", "code": "resume_limited", "retry_after": <seconds>}`` and counts
+as a bad frame.
+
 What the server sends: ``snapshot`` / ``update`` (``seq``, ``data``), ``orders`` /
 ``positions`` (``events``), ``price_update`` (seed 003's fields, amounts as decimal strings per
 :mod:`portfolio.money`), ``system`` (``message`` and whatever it is about), ``ping``
@@ -22,7 +32,9 @@ What the server sends: ``snapshot`` / ``update`` (``seq``, ``data``), ``orders``
 ``close`` is preceded by an ``error`` saying why, because daphne 4.2 drops close reasons.
 
 Close codes are below; a client reconnects (with backoff) after 1001, 1013, 4408 and 4503,
-and must fix something first after 4401, 4403 and 1008.
+and must fix something first after 4401, 4403 and 1008. 4401 and 4403 also end an open
+socket: the server re-checks every socket at each heartbeat (:mod:`realtime.auth`), so one
+outlives a sign-out, a deactivated login or an unlinked account by one interval at most.
 """
 
 from __future__ import annotations
@@ -41,15 +53,17 @@ NORMAL = 1000
 GOING_AWAY = 1001
 GOING_AWAY_MESSAGE = "The server is restarting; reconnect."
 #: The client broke the protocol: too many bad frames (not JSON, unknown type, oversized,
-#: flooding).
+#: flooding, resumes over the limit), or a malformed ``?last_seq=``.
 POLICY_VIOLATION = 1008
 #: A fault of ours (logged); reconnect later.
 INTERNAL_ERROR = 1011
 #: Over a connection limit, or a dependency (Redis) unavailable: try again later.
 TRY_AGAIN_LATER = 1013
-#: Not signed in: no session from a trusted origin, and no valid ticket.
+#: Not signed in: no session from a trusted origin, and no valid ticket; on an open socket,
+#: signed out (session or API token gone) or the login deactivated.
 UNAUTHENTICATED = 4401
-#: Signed in, but the account is not linked to this user (or the ticket is for another one).
+#: Signed in, but the account is not linked to this user (or the ticket is for another one);
+#: on an open socket, the account was unlinked or moved to another user.
 FORBIDDEN = 4403
 #: No socket at this path.
 NOT_FOUND = 4404
@@ -60,6 +74,9 @@ REALTIME_DISABLED = 4503
 
 #: Optional channels of /ws/portfolio (trade events relayed by the calculator).
 EVENT_CHANNELS = ("orders", "positions")
+
+#: The largest update number a client may name: sequence numbers are Redis's 64-bit counters.
+MAX_SEQ = 2**63 - 1
 
 
 class ProtocolError(Exception):
@@ -117,13 +134,7 @@ def portfolio_command(message: dict[str, Any]) -> Command:
     if kind in ("heartbeat", "pong"):
         return Command(kind)
     if kind == "resume":
-        last_seq = message.get("last_seq")
-        if isinstance(last_seq, bool) or not isinstance(last_seq, int) or last_seq < 0:
-            raise ProtocolError(
-                "invalid_message", "\"resume\" needs \"last_seq\": a whole number >= 0.",
-                field="last_seq",
-            )  # fmt: skip
-        return Command(kind, last_seq=last_seq)
+        return Command(kind, last_seq=_last_seq(message.get("last_seq")))
     if kind in ("subscribe", "unsubscribe"):
         channels = _string_list(message, "channels")
         unknown = [c for c in channels if c not in EVENT_CHANNELS]
@@ -135,6 +146,24 @@ def portfolio_command(message: dict[str, Any]) -> Command:
             )
         return Command(kind, items=channels)
     raise _unknown(kind, ("heartbeat", "pong", "resume", "subscribe", "unsubscribe"))
+
+
+def query_last_seq(text: str) -> int:
+    """``?last_seq=`` of a connect: ASCII digits only (``str.isdigit`` alone would take
+    ``²``), within :data:`MAX_SEQ`; ProtocolError otherwise."""
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_SEQ))
+    return _last_seq(int(text) if digits else None)
+
+
+def _last_seq(value: object) -> int:
+    """The one rule for ``last_seq``: a whole number from 0 to MAX_SEQ."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
+        raise ProtocolError(
+            "invalid_message",
+            f'"last_seq" must be a whole number from 0 to {MAX_SEQ} (in ASCII digits).',
+            field="last_seq",
+        )
+    return value
 
 
 def stream_command(message: dict[str, Any]) -> Command:

@@ -5,7 +5,8 @@
 * ``GET /admin/realtime/`` — the same figures on a Django admin page (staff only, linked from
   the admin index);
 * ``GET /metrics`` — Prometheus text exposition of the aggregate figures (no per-user data),
-  named so seed 004's example alerts work as written (``websocket_active_connections``...).
+  named so seed 004's example alerts work as written (``websocket_active_connections``...);
+  open with DEBUG, otherwise to staff or the OPS_TOKEN bearer token (portfolio/api/ops_access.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portfolio.api import schema
+from portfolio.api.ops_access import CHALLENGE, ops_allowed
 from portfolio.errors import Unavailable
 
 from . import stats
@@ -159,7 +161,18 @@ def _exposition(figures: dict[str, Any]) -> str:
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format; 503 (with a comment) when Redis does not answer."""
+    """Prometheus text format; 503 (with a comment) when Redis does not answer; 401 without
+    credentials, 403 for a user who is not staff."""
+    if not ops_allowed(request):
+        signed_in = request.user.is_authenticated
+        refusal = HttpResponse(
+            "# metrics are for staff, or a scraper with the operations bearer token\n",
+            status=403 if signed_in else 401,
+            content_type=METRICS_CONTENT_TYPE,
+        )
+        if not signed_in:
+            refusal["WWW-Authenticate"] = CHALLENGE
+        return refusal
     try:
         body = _exposition(stats.websocket_stats())
     except RedisError as problem:

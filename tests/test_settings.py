@@ -40,7 +40,13 @@ KEYS = {"BROKER_API_KEY": "broker-key-value", "BROKER_SECRET_KEY": "broker-secre
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:
     # Only PATH is inherited: the parent's REDIS_URL, keys and sandbox overrides must not leak in.
-    clean_env = {"PATH": os.environ["PATH"], "DATABASE_URL": "sqlite:///:memory:", **env}
+    # A secret key of its own: without DEBUG the development key is refused.
+    clean_env = {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": "sqlite:///:memory:",
+        "SECRET_KEY": "settings-test-key-not-the-development-one",
+        **env,
+    }
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,

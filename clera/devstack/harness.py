@@ -23,6 +23,7 @@ import requests
 
 from clera.devstack.embedded_redis import EmbeddedRedis
 from clera.devstack.local_server import child_env
+from clera.devstack.local_settings import run_environment
 from clera.devstack.ports import free_port
 from clera.devstack.sandbox_process import SandboxProcess
 
@@ -59,9 +60,11 @@ class Services:
     world: World
 
     def settings_env(self) -> dict[str, str]:
-        """The environment that points the application's settings at these services."""
+        """The environment that points the application's settings at these services (with
+        this run's secret key, over plain http)."""
         sandbox = self.sandbox
         return {
+            **run_environment(),
             "REDIS_URL": self.redis_url,
             "SANDBOX_HOST": sandbox.host,
             "SANDBOX_PORT": str(sandbox.port),
@@ -93,7 +96,7 @@ def start_sandbox(
         sandbox = SandboxProcess(
             HOST,
             free_port(HOST),
-            env=without_real_alpaca(os.environ),
+            env={**without_real_alpaca(os.environ), **run_environment()},
             output=output,
             startup_timeout=startup_timeout,
             **world,
@@ -138,4 +141,6 @@ def setup_django(redis_url: str) -> None:
     child processes)."""
     os.environ["REDIS_URL"] = redis_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clera.settings")
+    for name, value in run_environment().items():
+        os.environ.setdefault(name, value)
     django.setup()

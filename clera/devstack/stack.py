@@ -2,6 +2,8 @@
 
 Order matters: Redis first (everything talks to it), then migrations, then the built-in sandbox
 and demo users, then every Procfile process under honcho. Ctrl-C/SIGTERM unwinds in reverse.
+It needs no configuration: a random SECRET_KEY kept in var/ and plain http on 127.0.0.1 unless
+given (clera/devstack/local_settings.py).
 """
 
 import logging
@@ -19,6 +21,7 @@ from honcho.manager import Manager
 
 from clera.devstack.embedded_redis import EmbeddedRedis
 from clera.devstack.local_server import ROOT, child_env
+from clera.devstack.local_settings import demo_environment
 from clera.devstack.sandbox_process import SandboxProcess
 
 logger = logging.getLogger("clera.devstack.stack")
@@ -26,6 +29,20 @@ logger = logging.getLogger("clera.devstack.stack")
 DEFAULT_PORT = "8000"
 # Run once before the long-lived processes, by us, not alongside them.
 SKIPPED_PROCFILE_ENTRIES = {"release"}
+# The Procfile's web serves behind a platform's router: on every interface, trusting the
+# router's headers. The demo has nothing in front of it: loopback only, the peer is the client.
+LOCAL_WEB = "daphne -b 127.0.0.1 -p ${PORT} clera.asgi:application"
+
+
+def processes() -> dict[str, str]:
+    """The Procfile's long-lived processes as the demo runs them, by name."""
+    procfile = parse_procfile((ROOT / "Procfile").read_text())
+    commands = {
+        name: command
+        for name, command in procfile.processes.items()
+        if name not in SKIPPED_PROCFILE_ENTRIES
+    }
+    return {**commands, "web": LOCAL_WEB}
 
 
 def _child_env() -> dict[str, str]:
@@ -84,11 +101,9 @@ def run() -> int:
             logger.info("broker keys set: using Alpaca at %s", settings.ALPACA_BROKER_URL)
 
         env = _child_env()
-        procfile = parse_procfile((ROOT / "Procfile").read_text())
         manager = Manager()
-        for name, command in procfile.processes.items():
-            if name not in SKIPPED_PROCFILE_ENTRIES:
-                manager.add_process(name, command, env=env, cwd=str(ROOT))
+        for name, command in processes().items():
+            manager.add_process(name, command, env=env, cwd=str(ROOT))
         _banner(env["PORT"])
         manager.loop()
         return manager.returncode or 0
@@ -96,6 +111,8 @@ def run() -> int:
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clera.settings")
+    for name, value in demo_environment(ROOT / "var").items():
+        os.environ.setdefault(name, value)  # Before the settings are read; children inherit.
     logging.config.dictConfig(settings.LOGGING)
     try:
         sys.exit(run())

@@ -12,6 +12,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from portfolio import money
 from portfolio.api import pagination
 from portfolio.history import NEW_YORK, PERIODS
 from portfolio.selectors import ACTIVITIES_MAX, ACTIVITY_TYPES, ORDERS_MAX
@@ -184,32 +185,50 @@ class TransfersQuery(serializers.Serializer):
         return _cursor(pagination.decode_offset_cursor, value)
 
 
+#: Decimal text with a sign or more places: not an amount, told apart only for a clearer error.
+_SIGNED_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
 @extend_schema_field(
     {
         "type": "string",
-        # More than 0, whole cents, no exponent; the setting FUNDS_MAX_AMOUNT caps it too.
-        "pattern": r"^(?:[1-9]\d{0,11}(?:\.\d{1,2})?|0\.(?:[1-9]\d?|0[1-9]))$",
+        "pattern": money.AMOUNT_PATTERN,
         "example": "250.00",
-        "description": "Dollars, more than 0, at most 2 decimal places, at most "
-        "FUNDS_MAX_AMOUNT (50000 unless configured). A JSON number is accepted too.",
+        "description": "Dollars as plain decimal text (ASCII digits, optionally a point and one "
+        "or two more; no sign, exponent, separator or space), more than 0, at most "
+        "FUNDS_MAX_AMOUNT (50000 unless configured). A JSON string, never a JSON number.",
     }
 )
-class Amount(serializers.DecimalField):
-    """A deposit amount: documented as the decimal string the money rule asks for."""
+class Amount(serializers.Field):
+    """A deposit amount: plain decimal text by :func:`portfolio.money.parse_amount`, the rule
+    the schema above documents; each way to miss it named in its error."""
+
+    default_error_messages = {
+        "invalid": 'must be an amount in dollars as plain decimal text, e.g. "250.00" or '
+        '"99.5": digits, optionally a point and one or two more (no sign, exponent, '
+        "separator or space).",
+        "number": 'must be an amount in dollars as a JSON string, e.g. "250.00", not a JSON '
+        "number.",
+        "cents": "must be in whole cents: at most 2 decimal places.",
+        "positive": "must be more than 0.",
+    }
+
+    def to_internal_value(self, data: object) -> Decimal:
+        amount = money.parse_amount(data)
+        if amount is not None:
+            return amount
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            self.fail("number")
+        if isinstance(data, str) and _SIGNED_DECIMAL.fullmatch(data):  # a number, not an amount
+            self.fail("positive" if data.startswith("-") else "cents")
+        self.fail("invalid")
+
+    def to_representation(self, value: Decimal) -> str:
+        return money.money(value)
 
 
 class FundsRequest(serializers.Serializer):
-    amount = Amount(
-        max_digits=14,
-        decimal_places=2,
-        coerce_to_string=False,
-        error_messages={
-            "invalid": 'must be an amount in dollars, e.g. "250.00".',
-            "max_decimal_places": "must be in whole cents: at most 2 decimal places.",
-            "max_digits": "is too large.",
-            "max_whole_digits": "is too large.",
-        },
-    )
+    amount = Amount()
 
     def validate_amount(self, amount: Decimal) -> Decimal:
         if amount <= 0:
@@ -217,7 +236,7 @@ class FundsRequest(serializers.Serializer):
         limit = settings.FUNDS_MAX_AMOUNT
         if amount > limit:
             raise serializers.ValidationError(f"must be at most {limit:f} per deposit.")
-        return amount.quantize(Decimal("0.01"))
+        return amount.quantize(money.CENT)
 
 
 def idempotency_key(value: str | None) -> str | None:

@@ -1,9 +1,9 @@
 """Routes of the portfolio API, mounted at /api/ by clera/urls.py."""
 
 from django.urls import path, re_path, register_converter
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portfolio.api import views
+from portfolio.api.ops_access import DocsView, SchemaView
 
 
 class SymbolOrIdConverter:
@@ -30,7 +30,8 @@ urlpatterns = [
     path("portfolio/activities", views.ActivitiesView.as_view(), name="api-activities"),
     path("portfolio/funds", views.FundsView.as_view(), name="api-funds"),
     path("assets/<symbol_or_id:symbol_or_id>", views.AssetView.as_view(), name="api-asset"),
-    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # DEBUG, staff, or the OPS_TOKEN bearer token (portfolio/api/ops_access.py).
+    path("schema", SchemaView.as_view(), name="api-schema"),
+    path("docs", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^[\s\S]*$", views.NotFoundView.as_view(), name="api-not-found"),  # even a newline
 ]

@@ -8,12 +8,13 @@ from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portfolio import selectors, services
+from portfolio import login_limits, selectors, services
 from portfolio.api import pagination, schema, serializers
 from portfolio.api.errors import ApiError
 from portfolio.api.throttling import TokenRequestThrottle, UserThrottle
@@ -53,7 +54,8 @@ class AccountView(APIView):
 
 
 class TokenView(APIView):
-    """Trade a username and password for an API token; DELETE revokes the caller's token."""
+    """Trade a username and password for an API token; DELETE revokes the caller's token.
+    Password guessing meets the token throttle and the login limits (429, Retry-After)."""
 
     def get_permissions(self) -> list:
         return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
@@ -81,11 +83,16 @@ class TokenView(APIView):
     )
     def post(self, request: Request) -> Response:
         credentials = _valid(serializers.TokenRequest, request.data)
-        user = authenticate(
-            request, username=credentials["username"], password=credentials["password"]
-        )
+        username = credentials["username"]
+        try:
+            login_limits.check(request, username)
+        except login_limits.LoginRefused as refused:
+            raise Throttled(wait=refused.retry_after, detail=refused.reason) from None
+        user = authenticate(request, username=username, password=credentials["password"])
         if user is None:
+            login_limits.failed(request, username)
             raise InvalidCredentials()
+        login_limits.succeeded(request, username)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 
@@ -270,12 +277,12 @@ class FundsView(AccountView):
 
     @extend_schema(
         summary="Add funds",
-        description="Deposit `amount` dollars (more than 0, at most 2 decimal places, at most "
-        "FUNDS_MAX_AMOUNT) from your linked bank account by ACH. In a sandbox a bank account "
-        "is linked for you when there is none. The `Idempotency-Key` header is required: "
-        "a retry with the same key answers the first deposit (201, same body, header "
-        "`Idempotent-Replayed: true`) and never makes a second one; the same key with a "
-        "different amount or account is refused (422).",
+        description="Deposit `amount` dollars (a string of plain decimal text, more than 0, at "
+        "most 2 decimal places, at most FUNDS_MAX_AMOUNT) from your linked bank account by "
+        "ACH. In a sandbox a bank account is linked for you when there is none. The "
+        "`Idempotency-Key` header is required: a retry with the same key answers the first "
+        "deposit (201, same body, header `Idempotent-Replayed: true`) and never makes a "
+        "second one; the same key with a different amount or account is refused (422).",
         parameters=[
             schema.ACCOUNT_PARAMETER,
             OpenApiParameter(
@@ -293,8 +300,9 @@ class FundsView(AccountView):
             *schema.ACCOUNT_ERRORS,
             415,
             extra={
-                409: "Still processing this key, or the bank link awaits approval: "
-                "`request_in_progress`, `bank_link_pending`; retry with the same key.",
+                409: "Still processing this key (or, after a lost answer, another deposit of "
+                "the same amount is still waiting for the broker's), or the bank link awaits "
+                "approval: `request_in_progress`, `bank_link_pending`; retry with the same key.",
                 422: "Refused: `idempotency_key_reused`, `bank_link_required`, or "
                 "`broker_rejected` with the broker's reason.",
             },

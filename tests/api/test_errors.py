@@ -104,3 +104,35 @@ def test_an_unexpected_failure_is_500_in_the_same_shape_and_logged(client, setti
     assert "Traceback" not in response.content.decode() and "Error" not in body["error"]["message"]
     logged = [r for r in caplog.records if r.name == "portfolio.api.errors"]
     assert logged and logged[0].exc_info is not None
+
+
+@pytest.fixture
+def redis_gone(settings):
+    """Every Redis the API uses points at a port nobody listens on."""
+    url = f"redis://127.0.0.1:{free_port('127.0.0.1')}/0"
+    settings.REDIS_URL = url
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": url}}
+    return url
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/portfolio/summary",
+        "/api/portfolio/positions",
+        "/api/portfolio/analytics",
+        "/api/portfolio/history?period=1M",
+        "/api/assets/AAPL",
+    ],
+)
+def test_reads_are_answered_from_the_broker_while_redis_is_gone(client, redis_gone, path):
+    response = client.get(path)
+
+    assert response.status_code == 200, response.content
+
+
+def test_what_needs_redis_is_503_with_retry_after_while_it_is_gone(client, redis_gone):
+    response = client.post("/api/realtime/ticket", {}, format="json")
+
+    assert_error(response, 503, "realtime_unavailable")
+    assert int(response["Retry-After"]) >= 1

@@ -27,7 +27,10 @@ CREDENTIALS = {"Authorization", "sessionid"}
 def test_api_answers_as_documented(live_server, link, spare_accounts, settings_override, mode):
     user = link(spare_accounts[4], spare_accounts[5])
     headers = {"Authorization": f"Token {Token.objects.create(user=user).key}"}
-    api = schemathesis.openapi.from_url(f"{live_server.url}/api/schema?format=json")
+    api = schemathesis.openapi.from_url(
+        f"{live_server.url}/api/schema?format=json",
+        headers={"Authorization": f"Bearer {settings_override}"},  # the schema is for staff
+    )
     operations = [result.ok() for result in api.get_all_operations()]
     assert len(operations) == 13  # the portfolio API's 11, the socket ticket, the stats
 
@@ -57,12 +60,16 @@ def negatable(operation) -> bool:
 
 
 @pytest.fixture
-def settings_override(settings, redis_client):
+def settings_override(settings, redis_client) -> str:
+    """No throttle, and the operations token (returned) that opens the schema."""
     settings.API_THROTTLE_RATE = "none"  # hundreds of requests a second, on purpose
+    settings.OPS_TOKEN = "schemathesis-ops-token"
+    return settings.OPS_TOKEN
 
 
 @pytest.mark.django_db
-def test_docs_are_served_from_the_project_not_a_cdn(client):
+def test_docs_are_served_from_the_project_not_a_cdn(admin_client):
+    client = admin_client  # the docs are for staff (tests/security/test_ops_access.py)
     schema = client.get("/api/schema?format=json")
     docs = client.get("/api/docs").content.decode()
 

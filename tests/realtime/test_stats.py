@@ -118,7 +118,8 @@ def test_the_admin_page_shows_the_figures_to_staff_only(client, staff, two_proce
     assert "/admin/realtime/" in index.content.decode()
 
 
-def test_metrics_expose_the_alert_rules_figures(client, two_processes) -> None:
+def test_metrics_expose_the_alert_rules_figures(client, staff, two_processes) -> None:
+    client.force_login(staff)  # or the OPS_TOKEN bearer token: tests/security/test_ops_access.py
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=0.0.4")
