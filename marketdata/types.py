@@ -8,7 +8,17 @@ exactly the text on the wire. A field is read from the JSON key of its name as i
 says (``str``, ``Decimal``, ``datetime``, ``bool``; ``| None`` when the key may be missing or
 null); ``from_wire`` spells out only the fields Alpaca names or shapes otherwise. A missing or
 mistyped field raises ``KeyError``/``ValueError``, which the gateway reports as
-:class:`~marketdata.errors.BrokerUnavailable`.
+:class:`~marketdata.errors.BrokerUnavailable`. Moments are read by :mod:`marketdata.moments`:
+RFC 3339 with ``Z`` or an offset, up to nanoseconds; portfolio history's epoch numbers in
+seconds or milliseconds.
+
+**Day basis** — what a holding's day change is measured from, in money (signed like its
+quantity): ``day change = qty × price × multiplier − day basis``. Alpaca measures a share held
+at the previous close from that close and a share bought today from its entry price
+(``unrealized_intraday_pl``), so the basis is qty × previous close × multiplier for a holding
+untouched today, the cost for one opened today, and the sum of both parts for one added to
+today. :attr:`Position.day_basis` reads it off Alpaca's figures; :func:`day_basis_after_fill`
+carries it through a fill (the account book's between collections, the sandbox's).
 """
 
 from __future__ import annotations
@@ -16,18 +26,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 
-NEW_YORK = ZoneInfo("America/New_York")
+from . import moments
+from .moments import NEW_YORK
+
 #: Shares per option contract (Alpaca's ``us_option``): its price is per share, its value per
 #: contract.
 OPTION_MULTIPLIER = 100
-_MOMENT = TypeAdapter(datetime)
+#: Precision of a day basis a sale shrank in proportion (a millionth of a dollar).
+BASIS_QUANTUM = Decimal("1E-6")
 _DAY = TypeAdapter(date)
 
 Wire = dict[str, Any]
@@ -37,6 +49,24 @@ R = TypeVar("R")
 def contract_multiplier(asset_class: str) -> int:
     """How many units of the underlying one unit of the asset is: 100 for an option, else 1."""
     return OPTION_MULTIPLIER if asset_class == "us_option" else 1
+
+
+def day_basis_after_fill(
+    qty: Decimal, new_qty: Decimal, price: Decimal, basis: Decimal | None, multiplier: int
+) -> Decimal | None:
+    """The day basis (see the module docstring) after a fill at ``price`` took a holding of
+    ``qty`` to ``new_qty``: what it adds costs its price; what it opens (from nothing, or past
+    zero) is measured from the fill alone; a sale keeps the rest's mix, taking its share of the
+    basis in proportion (as an average cost does). None when it depends on an unknown basis."""
+    if new_qty == 0:
+        return Decimal(0)
+    if qty == 0 or (new_qty > 0) != (qty > 0):
+        return new_qty * price * multiplier
+    if basis is None:
+        return None
+    if abs(new_qty) > abs(qty):
+        return basis + (new_qty - qty) * price * multiplier
+    return (basis * new_qty / qty).quantize(BASIS_QUANTUM)
 
 
 def _text(value: object) -> str:
@@ -69,14 +99,8 @@ def _optional_decimal(value: object) -> Decimal | None:
     return None if value is None else _decimal(value)
 
 
-def _moment(value: object) -> datetime:
-    """An aware UTC datetime (RFC 3339 as Alpaca sends it; naive is UTC, as the SDK assumes)."""
-    moment = _MOMENT.validate_python(value)
-    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _optional_moment(value: object) -> datetime | None:
-    return None if value is None else _moment(value)
+    return None if value is None else moments.parse(value)
 
 
 #: How a record's field is read from the JSON key of its name, by the field's annotation: the
@@ -88,7 +112,7 @@ _READERS: dict[str, tuple[Callable[[object], Any], bool]] = {
     "bool": (_flag, True),
     "Decimal": (_decimal, True),
     "Decimal | None": (_optional_decimal, False),
-    "datetime": (_moment, True),
+    "datetime": (moments.parse, True),
     "datetime | None": (_optional_moment, False),
 }
 
@@ -166,6 +190,15 @@ class Position:
     def from_wire(cls, wire: Wire, account_id: str) -> Position:
         return _from_wire(cls, wire, account_id=account_id)
 
+    @property
+    def day_basis(self) -> Decimal | None:
+        """Its day basis (see the module docstring): its value at ``current_price`` less
+        Alpaca's ``unrealized_intraday_pl``; None when the broker sent either as null."""
+        if self.current_price is None or self.unrealized_intraday_pl is None:
+            return None
+        value = self.qty * self.current_price * contract_multiplier(self.asset_class)
+        return value - self.unrealized_intraday_pl
+
 
 @dataclass(frozen=True, slots=True)
 class AllPositions:
@@ -177,7 +210,7 @@ class AllPositions:
     @classmethod
     def from_wire(cls, wire: Wire) -> AllPositions:
         return cls(
-            as_of=_moment(wire["as_of"]),
+            as_of=moments.parse(wire["as_of"]),
             positions={
                 _text(account_id): tuple(Position.from_wire(item, account_id) for item in items)
                 for account_id, items in wire["positions"].items()
@@ -315,7 +348,7 @@ class PortfolioHistory:
 
     @classmethod
     def from_wire(cls, wire: Wire) -> PortfolioHistory:
-        timestamps = tuple(datetime.fromtimestamp(int(t), UTC) for t in wire["timestamp"])
+        timestamps = tuple(moments.from_epoch(t) for t in wire["timestamp"])
         series = {
             name: tuple(_optional_decimal(value) for value in wire[name])
             for name in ("equity", "profit_loss", "profit_loss_pct")

@@ -94,6 +94,7 @@ def _broker_holding(position: Position) -> HoldingInput:
         price=price,
         avg_entry_price=position.avg_entry_price,
         lastday_price=position.lastday_price,
+        day_basis=position.day_basis,
         multiplier=contract_multiplier(position.asset_class),
         price_source=source,
     )
@@ -117,7 +118,9 @@ def entry_inputs(
     entry: book.CachedAccount, prices: Mapping[str, CachedPrice], now: datetime
 ) -> AccountInputs:
     """A book entry's valuation inputs: each holding priced by :func:`valuation_price`, its
-    previous close from the price cache (else the position's). ``entry`` must be ready."""
+    previous close from the price cache (else the position's), its day basis the book's
+    unless the cache's close says the day rolled since the book measured it (then the day is
+    measured from the new close). ``entry`` must be ready."""
     if not entry.ready:
         raise ValueError(f"account {entry.account_id} has no balances yet")
     holdings = []
@@ -125,6 +128,9 @@ def entry_inputs(
         cached = prices.get(holding.symbol)
         price, source, at = valuation_price(cached, holding.last_price, now)
         prev_close = cached.prev_close if cached is not None else None
+        rolled = None not in (prev_close, holding.lastday_price) and (
+            prev_close != holding.lastday_price
+        )
         holdings.append(
             HoldingInput(
                 symbol=holding.symbol,
@@ -132,6 +138,7 @@ def entry_inputs(
                 price=price,
                 avg_entry_price=holding.avg_entry_price,
                 lastday_price=prev_close if prev_close is not None else holding.lastday_price,
+                day_basis=None if rolled else holding.day_basis,
                 multiplier=holding.multiplier,
                 price_source=source,
                 price_at=at,

@@ -9,7 +9,13 @@ result its wire form. The arithmetic is ``Decimal`` throughout:
 * total value (equity) = cash + long market value + short market value (short is negative);
 * today's return = total value − last_equity (Alpaca's equity at the previous close), and its
   percentage of last_equity (none when last_equity is zero);
-* a holding's day change = qty × (price − previous close) × multiplier.
+* a holding's day change = market value − its day basis, and its percentage of the basis:
+  the basis is what Alpaca measures the day from (:mod:`marketdata.types`, "Day basis") —
+  qty × previous close × multiplier for shares held at the close, the entry cost for shares
+  bought today (a position opened today changes from its entry price, as Alpaca's
+  ``unrealized_intraday_pl`` does), both parts for a holding added to today. A holding
+  without a known basis is measured from its previous close (none without one either); the
+  percentage is the price's move against the basis per share, so a short's is the price's.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ class HoldingInput:
     price: Decimal
     avg_entry_price: Decimal
     lastday_price: Decimal | None = None
+    #: What the day change is measured from (see the module docstring); None: previous close.
+    day_basis: Decimal | None = None
     multiplier: int = 1
     price_source: str = "position"  # see portfolio/pricing.py: how fresh the price is
     price_at: datetime | None = None
@@ -93,13 +101,11 @@ def value_account(inputs: AccountInputs, as_of: datetime) -> AccountValuation:
     values = []
     for holding, market_value, cost_basis in priced:
         unrealized = market_value - cost_basis
-        day_change = None
-        day_change_percent = None
-        if holding.lastday_price is not None:
-            day_change = holding.qty * (holding.price - holding.lastday_price) * holding.multiplier
-            day_change_percent = money.ratio_percent(
-                holding.price - holding.lastday_price, holding.lastday_price
-            )
+        basis = holding.day_basis
+        if basis is None and holding.lastday_price is not None:
+            basis = holding.qty * holding.lastday_price * holding.multiplier
+        day_change = None if basis is None else market_value - basis
+        day_change_percent = None if basis is None else money.ratio_percent(day_change, basis)
         values.append(
             HoldingValue(
                 symbol=holding.symbol,

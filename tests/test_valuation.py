@@ -78,3 +78,55 @@ def test_amounts_are_plain_decimal_strings() -> None:
     assert money.quantity(Decimal("0E-9")) == "0"
     assert money.percent(Decimal("-1.255")) == "-1.26"
     assert money.percent(None) is None
+
+
+def test_day_change_runs_from_the_day_basis() -> None:
+    """Opened today: from its entry; added to today: old shares from the close, new from
+    their price; no basis: from the close, as before."""
+    opened = HoldingInput(
+        "NEW", Decimal(4), Decimal("121"), Decimal("120"), Decimal("100"), day_basis=Decimal(480)
+    )
+    added = HoldingInput(
+        "ADD", Decimal(15), Decimal("121"), Decimal("108.33"), Decimal("105"),
+        day_basis=Decimal(10 * 105 + 5 * 120),
+    )  # fmt: skip
+    short = HoldingInput(
+        "SHT", Decimal(-5), Decimal("88"), Decimal("90"), Decimal("95"), day_basis=Decimal(-450)
+    )
+    held = HoldingInput("OLD", Decimal(10), Decimal("121"), Decimal("100"), Decimal("105"))
+    inputs = AccountInputs("a", Decimal(0), Decimal(0), (opened, added, short, held))
+
+    values = {h.symbol: h for h in value_account(inputs, NOW).holdings}
+
+    assert values["NEW"].day_change == Decimal(4)  # 4 × (121 − 120), not 4 × (121 − 100)
+    assert values["NEW"].day_change_percent == Decimal(1) / Decimal(120) * 100
+    assert values["ADD"].day_change == 10 * 16 + 5 * 1
+    assert values["SHT"].day_change == Decimal(10)  # shorted at 90 today, now 88
+    assert values["SHT"].day_change_percent == Decimal(-2) / Decimal(90) * 100  # the price's
+    assert values["OLD"].day_change == Decimal(160)
+    assert values["OLD"].day_change_percent == Decimal(16) / Decimal(105) * 100
+
+
+@given(
+    closing=st.lists(st.tuples(amounts, prices, prices), max_size=6),
+    bought=st.lists(st.tuples(st.integers(1, 500), prices, prices), max_size=6),
+)
+def test_holdings_day_changes_add_up_to_todays_return(closing, bought) -> None:
+    """Cash the close had, spent on today's buys: today's return is exactly the sum of the
+    holdings' day changes (what Alpaca's intraday P/L adds up to)."""
+    cash_at_close = Decimal(10_000)
+    spent = sum((Decimal(q) * entry for q, entry, _ in bought), Decimal(0))
+    holdings = [
+        HoldingInput(f"C{i}", qty, price, close, close)
+        for i, (qty, price, close) in enumerate(closing)
+    ]
+    holdings += [
+        HoldingInput(f"T{i}", Decimal(q), price, entry, None, day_basis=Decimal(q) * entry)
+        for i, (q, entry, price) in enumerate(bought)
+    ]
+    last_equity = cash_at_close + sum((q * close for q, _, close in closing), Decimal(0))
+    inputs = AccountInputs("a", cash_at_close - spent, last_equity, tuple(holdings))
+
+    value = value_account(inputs, NOW)
+
+    assert value.today_return == sum((h.day_change for h in value.holdings), Decimal(0))

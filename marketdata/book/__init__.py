@@ -10,15 +10,19 @@ Contract (values encoded as :mod:`marketdata.store` says; every key below is wri
 ``clera:account:<account_id>`` — a hash per account:
 
 ===================  ===========================================================================
-``holdings``         JSON ``{symbol: {"qty", "avg_entry_price", "multiplier", "asset_class"}}``,
-                     ``qty`` signed (short < 0), amounts as decimal strings, ``multiplier`` 100
-                     for ``us_option`` else 1; symbols as the streams name them (``BTC/USD``);
-                     ``{}`` for an account that holds nothing. Sorted keys, so equal books are
-                     equal strings.
+``holdings``         JSON ``{symbol: {"qty", "avg_entry_price", "multiplier", "asset_class",
+                     "day_basis"}}``, ``qty`` signed (short < 0), amounts as decimal strings,
+                     ``multiplier`` 100 for ``us_option`` else 1; symbols as the streams name
+                     them (``BTC/USD``); ``{}`` for an account that holds nothing. Sorted keys,
+                     so equal books are equal strings. ``day_basis`` is what the day change is
+                     measured from (:mod:`marketdata.types`), set only for a holding today's
+                     fills touched — the broker's at a collection, carried through fills since
+                     — and null for one measured from its previous close (untouched today, or
+                     unknown).
 ``marks``            JSON ``{symbol: {"last_price", "lastday_price"}}``: the broker's
                      ``current_price`` at the last collection (or the fill price since), and the
                      previous close (null if unknown) — the fallback prices of
-                     :func:`portfolio.holdings.valuation_price`.
+                     :func:`portfolio.pricing.valuation_price`.
 ``cash``             decimal string; absent until the account's balances were first fetched.
 ``last_equity``      decimal string (equity at the previous close); absent likewise.
 ``balances_at``      moment the balances were fetched (the request's start): trade and transfer

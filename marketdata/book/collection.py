@@ -37,6 +37,9 @@ from .keys import (
 )
 from .reads import DayRoll, account_ids, day_roll, holder_counts, load, tracked_symbols
 
+#: A broker day basis closer than this to the previous close's is the previous close's.
+CENT = Decimal("0.01")
+
 
 @dataclass(frozen=True, slots=True)
 class CollectionDiff:
@@ -50,9 +53,19 @@ class CollectionDiff:
     removed: tuple[str, ...]  # symbols no longer tracked
 
 
-
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
+
+
+def _touched_today_basis(position: Position) -> Decimal | None:
+    """The broker's day basis when it differs from the previous close's by a cent or more
+    (today's fills touched the holding); None when the day is measured from the close — so a
+    holding untouched today stores the same JSON at every collection, rounding aside."""
+    basis = position.day_basis
+    if basis is None or position.lastday_price is None:
+        return basis
+    from_close = position.qty * position.lastday_price * contract_multiplier(position.asset_class)
+    return None if abs(basis - from_close) < CENT else basis
 
 
 def _snapshot_rows(positions: Sequence[Position]) -> tuple[str, str, set[str]]:
@@ -66,6 +79,7 @@ def _snapshot_rows(positions: Sequence[Position]) -> tuple[str, str, set[str]]:
             "avg_entry_price": _text(position.avg_entry_price),
             "multiplier": contract_multiplier(position.asset_class),
             "asset_class": position.asset_class,
+            "day_basis": _text(_touched_today_basis(position)),
         }
         last = position.current_price or position.lastday_price or position.avg_entry_price
         marks[symbol] = {"last_price": _text(last), "lastday_price": _text(position.lastday_price)}

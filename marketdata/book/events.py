@@ -18,7 +18,7 @@ import redis
 from marketdata import moments
 from marketdata.price_cache import add_changes, canonical_symbol
 from marketdata.store import parse_decimal, redis_client
-from marketdata.types import contract_multiplier
+from marketdata.types import contract_multiplier, day_basis_after_fill
 
 from .collection import publish_symbol_changes
 from .keys import (
@@ -54,7 +54,6 @@ class Fill:
     at: datetime
 
 
-
 def _after_fill(
     qty: Decimal, avg: Decimal, delta: Decimal, price: Decimal, new_qty: Decimal
 ) -> Decimal:
@@ -65,6 +64,18 @@ def _after_fill(
     if (delta > 0) == (qty > 0):
         return ((qty * avg + delta * price) / (qty + delta)).quantize(AVG_PRICE_QUANTUM)
     return avg
+
+
+def _day_basis(held: dict | None, mark: dict, qty: Decimal, multiplier: int) -> Decimal | None:
+    """The holding's day basis before a fill: the book's, else its previous close's (None
+    when neither is known, or when it holds nothing)."""
+    if not held:
+        return None
+    basis = parse_decimal(held.get("day_basis"))
+    lastday = parse_decimal(mark.get("lastday_price"))
+    if basis is None and lastday is not None:
+        return qty * lastday * multiplier
+    return basis
 
 
 def _record_event(
@@ -92,7 +103,9 @@ def apply_fill(fill: Fill, client: redis.Redis | None = None) -> bool:
 
     Cash moves by the fill's notional (to the cent, half-even, as the broker settles it) unless
     the balances were fetched after the fill; the holding takes the broker's ``position_qty``
-    unless the last collection's snapshot is newer than the fill. The account is named on
+    unless the last collection's snapshot is newer than the fill, and its day basis moves by
+    :func:`marketdata.types.day_basis_after_fill` (a position opened today changes from the
+    fill's price, not from a close it never saw). The account is named on
     ``clera:changes``; a symbol it starts or stops holding joins or leaves the tracked set.
     """
     client = client or redis_client()
@@ -124,6 +137,11 @@ def apply_fill(fill: Fill, client: redis.Redis | None = None) -> bool:
                 joined_or_left.append("left")
             else:
                 avg = Decimal(held["avg_entry_price"]) if held else fill.price
+                mark = marks.setdefault(
+                    symbol, {"last_price": format(fill.price, "f"), "lastday_price": None}
+                )
+                basis = _day_basis(held, mark, qty, multiplier)
+                basis = day_basis_after_fill(qty, new_qty, fill.price, basis, multiplier)
                 holdings[symbol] = {
                     "qty": format(new_qty, "f"),
                     "avg_entry_price": format(
@@ -131,10 +149,8 @@ def apply_fill(fill: Fill, client: redis.Redis | None = None) -> bool:
                     ),
                     "multiplier": multiplier,
                     "asset_class": fill.asset_class,
+                    "day_basis": None if basis is None else format(basis, "f"),
                 }
-                marks.setdefault(
-                    symbol, {"last_price": format(fill.price, "f"), "lastday_price": None}
-                )
                 if not held:
                     pipe.sadd(holders_key(symbol), fill.account_id)
                     pipe.sadd(SYMBOLS, symbol)

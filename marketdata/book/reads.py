@@ -40,6 +40,7 @@ class CachedHolding:
     asset_class: str
     last_price: Decimal
     lastday_price: Decimal | None
+    day_basis: Decimal | None = None  # None: the day is measured from the previous close
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,6 @@ class CachedAccount:
         return tuple(h.symbol for h in self.holdings)
 
 
-
 @dataclass(frozen=True, slots=True)
 class DayRoll:
     roll: int
@@ -89,6 +89,7 @@ def _holdings(holdings_json: bytes | None, marks_json: bytes | None) -> tuple[Ca
                 asset_class=item["asset_class"],
                 last_price=parse_decimal(mark.get("last_price")) or avg,
                 lastday_price=parse_decimal(mark.get("lastday_price")),
+                day_basis=parse_decimal(item.get("day_basis")),
             )
         )
     return tuple(out)

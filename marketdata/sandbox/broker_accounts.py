@@ -5,9 +5,12 @@
 * ``GET /v1/trading/accounts/{id}/account``: equity, cash and the exchange's buying power
   (:mod:`.exchange`) and withdrawable cash (:mod:`.funding`); ``.../portfolio/history`` is
   :mod:`.history`'s.
-* Positions price every holding at the last price against the last close;
+* Positions price every holding at the last price; the intraday P/L is measured from the
+  last close, or from the entry price for shares bought today (:meth:`.world.World.day_bases`);
   ``qty_available`` nets out what open orders on the closing side still hold.
   ``GET /v1/accounts/positions`` answers every account's at once.
+* History timestamps are epoch seconds, or milliseconds for the share of requests the
+  ``history_milliseconds`` fault knob asks for.
 * Activities sort by id (ids start with the time) and page for real: ``page_token`` is the id
   of the previous page's last item. ``date`` takes the date as written (a timestamp's time
   and offset are ignored) and, as at Alpaca, lifts the page-size limit. Without
@@ -91,6 +94,7 @@ class AccountEndpoints(Endpoints):
                 buying_power=exchange.buying_power(account),
                 cash_buying_power=exchange.buying_power(account, marginable=False),
                 withdrawable=exchange.funding.withdrawable(account),
+                last=self.world.last_balances(account),
             )
         )
 
@@ -98,7 +102,8 @@ class AccountEndpoints(Endpoints):
         account = self.account(request)
         query = HistoryQuery.parse(request.query)
         result = portfolio_history(self.world, account, query, datetime.now(UTC))
-        return respond(wire.portfolio_history(result))
+        milliseconds = self.sandbox.faults.chance("history_milliseconds")
+        return respond(wire.portfolio_history(result, milliseconds))
 
     # -- positions ------------------------------------------------------------------------------
     def quotes(self, symbols: Iterable[str]) -> dict[str, wire.Quote]:
@@ -123,12 +128,21 @@ class AccountEndpoints(Endpoints):
                 side[symbol] = side.get(symbol, ZERO) + order.qty - order.filled_qty
         return sells, buys
 
-    def account_positions(self, account: Account, quotes: dict[str, wire.Quote]) -> list[str]:
+    def account_positions(
+        self,
+        account: Account,
+        quotes: dict[str, wire.Quote],
+        day_starts: dict[str, datetime] | None = None,
+    ) -> list[str]:
         """The account's positions in the quoted symbols, by symbol, as JSON texts.
 
-        ``qty_available`` nets out what open orders on the closing side still hold.
+        ``qty_available`` nets out what open orders on the closing side still hold;
+        ``day_starts`` (:meth:`.world.World.day_starts`, now's unless given: the bulk answer
+        computes them once) tell today's fills from older ones.
         """
         sells, buys = self.held_for_orders(account)
+        starts = day_starts or self.world.day_starts(datetime.now(UTC))
+        bases = self.world.day_bases(account, starts)
         out = []
         for symbol in sorted(account.holdings):
             if symbol not in quotes:
@@ -138,14 +152,15 @@ class AccountEndpoints(Endpoints):
                 available = max(holding.qty - sells.get(symbol, ZERO), ZERO)
             else:
                 available = min(holding.qty + buys.get(symbol, ZERO), ZERO)
-            out.append(wire.position(holding, quotes[symbol], available))
+            out.append(wire.position(holding, quotes[symbol], available, bases.get(symbol)))
         return out
 
     async def all_positions(self, request: web.Request) -> web.Response:
         now = datetime.now(UTC)
         quotes = self.quotes(self.market.assets.keys())
+        starts = self.world.day_starts(now)
         accounts = ",".join(
-            f'"{key}":[{",".join(self.account_positions(account, quotes))}]'
+            f'"{key}":[{",".join(self.account_positions(account, quotes, starts))}]'
             for key, account in self.world.accounts.items()
             if account.holdings
         )

@@ -70,7 +70,7 @@ def trade_update(
         "event": event,
         "execution_id": execution_id,
         "order": wire.order(order),
-        "timestamp": moments.iso(at),
+        "timestamp": wire.timestamp(at, order.account_id),
         "price": None,
         "qty": None,
         "position_qty": None,

@@ -1,8 +1,11 @@
 """Fault knobs: make the sandbox misbehave the way Alpaca sometimes does, on purpose.
 
 A fraction of REST requests can be answered 429 (with Retry-After), 500, or only after a
-delay; the market-data streams can be dropped or go silent. Tests and benchmarks turn the
-knobs through ``/_sandbox/faults`` and the stream controls in :mod:`.control`.
+delay; the market-data streams can be dropped or go silent. A shape knob changes an answer's
+form, not its content: ``history_milliseconds`` is the fraction of portfolio histories whose
+timestamps are epoch milliseconds instead of seconds (a form other brokers' and data feeds'
+epochs take, which a reader must not mistake for the year 57,000). Tests and benchmarks turn
+the knobs through ``/_sandbox/faults`` and the stream controls in :mod:`.control`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import asdict, dataclass, fields
 from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The knobs that are fractions of requests.
+FRACTIONS = ("rate_limited", "server_error", "slow", "history_milliseconds")
 
 
 @dataclass
@@ -27,6 +32,7 @@ class FaultConfig:
     slow: float = 0.0
     slow_seconds: float = 3.0
     retry_after: int = 1
+    history_milliseconds: float = 0.0
 
     def update(self, values: dict) -> None:
         """Apply a partial update, validating every value; raises ValueError naming the bad one."""
@@ -36,7 +42,7 @@ class FaultConfig:
                 raise ValueError(f"unknown fault knob {name!r}; known: {sorted(known)}")
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number")
-            if name in ("rate_limited", "server_error", "slow") and value > 1:
+            if name in FRACTIONS and value > 1:
                 raise ValueError(f"{name} is a fraction between 0 and 1")
         for name, value in values.items():
             setattr(self, name, int(value) if name == "retry_after" else float(value))
@@ -59,6 +65,11 @@ class Faults:
     @property
     def silent(self) -> bool:
         return time.monotonic() < self.silent_until
+
+    def chance(self, knob: str) -> bool:
+        """Whether this answer takes the shape a fraction knob asks for (drawn per answer)."""
+        share = getattr(self.config, knob)
+        return share > 0 and self._rng.random() < share
 
     def draw(self) -> str | None:
         """Which fault, if any, this request suffers."""

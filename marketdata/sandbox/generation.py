@@ -5,6 +5,11 @@
 each one's past as ledger entries through :class:`.world.World`, in time order, so every
 derived figure (cash never below zero, positions, last_equity, history) follows from the
 ledger. The same seed gives the same world.
+
+Some accounts traded earlier today, after the previous close, as at Alpaca a position's day
+then starts from its entry price: every ``fractional`` account opened a new position today
+and every ``diversified`` one added to a holding (when its cash allowed). Those are the last
+draws of an account, so everything else is as it was without them.
 """
 
 from __future__ import annotations
@@ -141,8 +146,28 @@ class Builder:
             self.world.apply_fill(self.account, order, qty, price, last)
         self.planned.clear()
 
-    def qty_for(self, asset: Asset, budget: Decimal, fractional: bool) -> Decimal:
-        price = self.market.close_on(asset.symbol, self.cutoff.astimezone(NEW_YORK).date())
+    def buy_today(self, asset: Asset, budget: Decimal, fractional: bool) -> None:
+        """Buy about ``budget`` of ``asset`` earlier in its current session, at the price
+        then; nothing when the session has barely begun or the cash is not there."""
+        session = self.market.calendar(asset.symbol).current_or_previous(self.now)
+        end = min(self.now, session.close) - timedelta(seconds=10)
+        start = max(session.open, self.world.previous_close_time())
+        if end <= start:
+            return
+        at = start + (end - start) * self.rng.uniform(0.1, 0.9)
+        price = self.market.price_at(asset.symbol, at)
+        qty = self.qty_for(asset, budget, fractional, price)
+        if qty * price * asset.multiplier > self.account.cash:
+            return
+        order = self.world.new_order(self.account, asset, "buy", qty, at, status="new")
+        filled = at + timedelta(seconds=self.rng.uniform(0.2, 4))
+        self.world.apply_fill(self.account, order, qty, price, filled)
+
+    def qty_for(
+        self, asset: Asset, budget: Decimal, fractional: bool, price: Decimal | None = None
+    ) -> Decimal:
+        if price is None:
+            price = self.market.close_on(asset.symbol, self.cutoff.astimezone(NEW_YORK).date())
         raw = budget / (price * asset.multiplier)
         if asset.is_crypto:
             return max(Decimal("0.0001"), raw.quantize(Decimal("0.0001"), rounding=ROUND_DOWN))
@@ -378,5 +403,12 @@ def _build_account(
             _round_up(builder.headroom(withdraw_at) / 4, 50) - 50, "OUTGOING", withdraw_at
         )
     builder.extra_orders()
+    if shape == "fractional":
+        held = set(account.holdings)
+        new = rng.choice([s for s in stocks[:60] if s.fractionable and s.symbol not in held])
+        builder.buy_today(new, account.cash * Decimal("0.4"), True)
+    elif shape == "diversified" and account.holdings:
+        added = account.holdings[rng.choice(sorted(account.holdings))].asset
+        builder.buy_today(added, account.cash * Decimal("0.5"), False)
     account.transfers.sort(key=lambda t: t.created_at)
     return account

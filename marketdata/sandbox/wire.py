@@ -6,18 +6,26 @@ One function per Broker API model, field names exactly as alpaca-py 0.44 reads t
 * money, prices and quantities are JSON strings of the exact ``Decimal`` (never a float, never
   exponent notation): a position's ``market_value`` is exactly qty × price × multiplier;
 * ratios (``unrealized_plpc``, ``change_today``...) are rounded to 10 decimal places;
-* datetimes are RFC3339 in UTC with a ``Z``; dates are ``YYYY-MM-DD`` in New York;
+* a position's ``unrealized_intraday_pl`` is measured from its day basis
+  (:meth:`.world.World.day_bases`): a position opened today from its entry price;
+* datetimes are RFC3339 in both forms Alpaca writes (:func:`timestamp`): an account's orders,
+  activities, transfers, bank links and creation in UTC with ``Z`` when its id is even, in
+  New York time with its offset and nine fraction digits when odd; the clock and
+  ``previous_close`` always in New York time. Dates are ``YYYY-MM-DD`` in New York;
 * portfolio history is the exception: its model requires JSON numbers, so its values become
-  floats here, and only here, rounded to the cent.
+  floats here, and only here, rounded to the cent; its timestamps are epoch seconds, or
+  milliseconds when asked (the ``history_milliseconds`` fault knob).
 
 Margin figures the sandbox does not model (initial and maintenance margin, SMA, the day-trading
-fields) are left out of the trade account; the keys the broker model requires but the sandbox
-cannot derive (``last_cash``, ``last_long_market_value``...) are present and null.
+fields) are left out of the trade account; of the ``last_*`` figures the broker model requires,
+cash, market values and buying power are the previous close's (strings, as Alpaca sends them)
+and ``last_initial_margin`` is ``"0"``.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -57,8 +65,20 @@ def optional_text(value: Decimal | None) -> str | None:
     return None if value is None else text(value)
 
 
-def optional_timestamp(moment: datetime | None) -> str | None:
-    return None if moment is None else moments.iso(moment)
+def new_york_ns(moment: datetime) -> str:
+    """New York time, offset and nine fraction digits (the last three made up from the
+    microseconds: a ``datetime`` holds no more)."""
+    return moments.new_york(moment, nanoseconds=moment.microsecond % 1000)
+
+
+def timestamp(moment: datetime, account_id: uuid.UUID) -> str:
+    """A moment of an account's as Alpaca writes it: UTC with ``Z`` for an even account id,
+    :func:`new_york_ns` for an odd one, so both forms reach every reader."""
+    return new_york_ns(moment) if account_id.int % 2 else moments.iso(moment)
+
+
+def optional_timestamp(moment: datetime | None, account_id: uuid.UUID) -> str | None:
+    return None if moment is None else timestamp(moment, account_id)
 
 
 def ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
@@ -105,8 +125,7 @@ class Quote:
     """What every position in one asset shares, computed once per request."""
 
     current: Decimal
-    change_today: Decimal  # current / lastday - 1
-    intraday_move: Decimal  # (current - lastday) × multiplier: intraday P/L of one unit held
+    lastday: Decimal
     opening: str  # the position's asset and price keys, as the start of a JSON object
 
     @classmethod
@@ -124,14 +143,16 @@ class Quote:
         }
         return cls(
             current=current,
-            change_today=change,
-            intraday_move=(current - lastday) * item.multiplier,
+            lastday=lastday,
             opening=json.dumps(fields, separators=(",", ":"))[:-1] + ",",
         )
 
 
-def position(holding: Holding, quote: Quote, qty_available: Decimal) -> str:
-    """The Position model as JSON text: exact values, signed quantity, P/L against cost and close.
+def position(
+    holding: Holding, quote: Quote, qty_available: Decimal, day_basis: Decimal | None = None
+) -> str:
+    """The Position model as JSON text: exact values, signed quantity, P/L against cost and
+    against the day basis (``None``: untouched today, so qty × previous close × multiplier).
 
     Text rather than a dict because the all-accounts answer carries ~100,000 positions and
     this halves its cost; past the quote's keys every value is a number string, which JSON
@@ -142,8 +163,9 @@ def position(holding: Holding, quote: Quote, qty_available: Decimal) -> str:
     market_value = qty * quote.current * multiplier
     cost_basis = qty * holding.avg_entry_price * multiplier
     unrealized = market_value - cost_basis
-    # |qty × lastday × multiplier| is the base of the intraday ratio, so it is ±change_today.
-    intraday_ratio = quote.change_today if qty > 0 else -quote.change_today
+    if day_basis is None:
+        day_basis = qty * quote.lastday * multiplier
+    intraday = market_value - day_basis
     return (
         f'{quote.opening}"avg_entry_price":"{text(holding.avg_entry_price)}",'
         f'"qty":"{text(qty)}","qty_available":"{text(qty_available)}",'
@@ -151,8 +173,8 @@ def position(holding: Holding, quote: Quote, qty_available: Decimal) -> str:
         f'"market_value":"{text(market_value)}","cost_basis":"{text(cost_basis)}",'
         f'"unrealized_pl":"{text(unrealized)}",'
         f'"unrealized_plpc":"{text(ratio(unrealized, abs(cost_basis)))}",'
-        f'"unrealized_intraday_pl":"{text(qty * quote.intraday_move)}",'
-        f'"unrealized_intraday_plpc":"{text(intraday_ratio)}"}}'
+        f'"unrealized_intraday_pl":"{text(intraday)}",'
+        f'"unrealized_intraday_plpc":"{text(ratio(intraday, abs(day_basis)))}"}}'
     )
 
 
@@ -185,7 +207,7 @@ def account(item: Account) -> dict:
     return {
         **_account_heading(item),
         "last_equity": text(item.last_equity),
-        "created_at": moments.iso(item.created_at),
+        "created_at": timestamp(item.created_at, item.id),
         "account_type": "trading",
         "enabled_assets": ["us_equity", "crypto", "us_option"],
         "contact": {
@@ -212,12 +234,16 @@ def trade_account(
     buying_power: Decimal,
     cash_buying_power: Decimal,
     withdrawable: Decimal,
+    last: tuple[Decimal, Decimal, Decimal],
 ) -> dict:
     """The broker TradeAccount: equity = cash + long + short (short is negative).
 
     Buying power is what the exchange would let a new order spend (open buys' reserve taken
-    off), so a client never sees more than it may use.
+    off), so a client never sees more than it may use. ``last`` is cash, long and short market
+    value at the previous close; the last buying power is that cash × the multiplier.
     """
+    last_cash, last_long, last_short = last
+    last_buying_power = text(max(last_cash * item.multiplier, ZERO))
     equity = item.cash + long_value + short_value
     pending_in = pending_out = ZERO
     for transfer in item.transfers:
@@ -250,16 +276,16 @@ def trade_account(
         "trade_suspended_by_user": False,
         "options_approved_level": 2,
         "options_trading_level": 2,
-        "created_at": moments.iso(item.created_at),
+        "created_at": timestamp(item.created_at, item.id),
         "cash_withdrawable": text(withdrawable),
         "cash_transferable": text(withdrawable),
-        "previous_close": moments.iso(previous_close),
-        "last_long_market_value": None,
-        "last_short_market_value": None,
-        "last_cash": None,
-        "last_initial_margin": None,
-        "last_regt_buying_power": None,
-        "last_buying_power": None,
+        "previous_close": moments.new_york(previous_close),
+        "last_long_market_value": text(last_long),
+        "last_short_market_value": text(last_short),
+        "last_cash": text(last_cash),
+        "last_initial_margin": "0",
+        "last_regt_buying_power": last_buying_power,
+        "last_buying_power": last_buying_power,
         "clearing_broker": None,
     }
 
@@ -267,15 +293,16 @@ def trade_account(
 # -- orders and activities -----------------------------------------------------------------------
 def order(item: Order) -> dict:
     """The broker Order model of a simple (single-leg) order."""
+    owner = item.account_id
     return {
         "id": str(item.id),
         "client_order_id": item.client_order_id,
-        "created_at": moments.iso(item.created_at),
-        "updated_at": moments.iso(item.updated_at),
-        "submitted_at": moments.iso(item.submitted_at),
-        "filled_at": optional_timestamp(item.filled_at),
-        "expired_at": optional_timestamp(item.expired_at),
-        "canceled_at": optional_timestamp(item.canceled_at),
+        "created_at": timestamp(item.created_at, owner),
+        "updated_at": timestamp(item.updated_at, owner),
+        "submitted_at": timestamp(item.submitted_at, owner),
+        "filled_at": optional_timestamp(item.filled_at, owner),
+        "expired_at": optional_timestamp(item.expired_at, owner),
+        "canceled_at": optional_timestamp(item.canceled_at, owner),
         "failed_at": None,
         "replaced_at": None,
         "replaced_by": None,
@@ -312,7 +339,7 @@ def activity(item: Activity) -> dict:
             "id": item.id,
             "account_id": str(item.account_id),
             "activity_type": "FILL",
-            "transaction_time": moments.iso(item.at),
+            "transaction_time": timestamp(item.at, item.account_id),
             "type": "partial_fill" if partial else "fill",
             "price": text(item.price),
             "qty": text(item.qty),
@@ -355,9 +382,9 @@ def transfer(item: Transfer) -> dict:
         "fee": "0",
         "fee_payment_method": "user",
         "direction": item.direction,
-        "created_at": moments.iso(item.created_at),
-        "updated_at": moments.iso(item.updated_at),
-        "expires_at": optional_timestamp(item.expires_at),
+        "created_at": timestamp(item.created_at, item.account_id),
+        "updated_at": timestamp(item.updated_at, item.account_id),
+        "expires_at": optional_timestamp(item.expires_at, item.account_id),
     }
 
 
@@ -365,8 +392,8 @@ def ach_relationship(item: AchRelationship) -> dict:
     return {
         "id": str(item.id),
         "account_id": str(item.account_id),
-        "created_at": moments.iso(item.created_at),
-        "updated_at": moments.iso(item.updated_at),
+        "created_at": timestamp(item.created_at, item.account_id),
+        "updated_at": timestamp(item.updated_at, item.account_id),
         "status": item.status,
         "account_owner_name": item.owner_name,
         "bank_account_type": item.bank_account_type,
@@ -378,11 +405,12 @@ def ach_relationship(item: AchRelationship) -> dict:
 
 # -- clock and calendar --------------------------------------------------------------------------
 def clock(now: datetime, is_open: bool, next_open: datetime, next_close: datetime) -> dict:
+    """The clock as Alpaca writes it: New York times, the current one to the nanosecond."""
     return {
-        "timestamp": moments.iso(now),
+        "timestamp": new_york_ns(now),
         "is_open": is_open,
-        "next_open": moments.iso(next_open),
-        "next_close": moments.iso(next_close),
+        "next_open": moments.new_york(next_open),
+        "next_close": moments.new_york(next_close),
     }
 
 
@@ -421,10 +449,11 @@ def _cents(value: Decimal) -> float:
     return float(value.quantize(CENT))
 
 
-def portfolio_history(item: PortfolioHistory) -> dict:
-    """The PortfolioHistory model: JSON numbers (the SDK requires them), money to the cent."""
+def portfolio_history(item: PortfolioHistory, milliseconds: bool = False) -> dict:
+    """The PortfolioHistory model: JSON numbers (the SDK requires them), money to the cent;
+    epoch seconds, or milliseconds if asked."""
     body = {
-        "timestamp": item.timestamps,
+        "timestamp": [t * 1000 for t in item.timestamps] if milliseconds else item.timestamps,
         "equity": [_cents(value) for value in item.equity],
         "profit_loss": [_cents(value) for value in item.profit_loss],
         "profit_loss_pct": [None if pct is None else float(pct) for pct in item.profit_loss_pct],

@@ -1,5 +1,6 @@
 """The account book on real Redis: collections, fills, transfers and valuation inputs."""
 
+import dataclasses
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -8,6 +9,7 @@ from marketdata import book
 from marketdata.book import keys
 from marketdata.price_cache import CHANGES_STREAM, PriceCache, quote_fields, trade_fields
 from portfolio.pricing import book_inputs
+from portfolio.valuation import value_account
 from tests.realtime.conftest import now, position
 
 A, B = str(uuid.UUID(int=1)), str(uuid.UUID(int=2))
@@ -205,3 +207,71 @@ def test_inputs_price_each_holding_by_the_valuation_rule(redis_client) -> None:
     option = by_symbol["AAPL261218C00250000"]
     assert (option.price, option.price_source) == (Decimal("3.10"), "position")
     assert option.multiplier == 100
+
+
+def day_changes(account_id: str = A) -> dict[str, Decimal]:
+    """Each holding's day change as the push and the REST summary value it from the book."""
+    inputs = book_inputs(account_id)
+    return {h.symbol: h.day_change for h in value_account(inputs, now()).holdings}
+
+
+def opened_today(symbol: str, qty: str, entry: str, price: str = "110"):
+    """A broker position bought today: Alpaca's intraday P/L runs from its entry price."""
+    held = position(symbol, qty, avg=entry, price=price)
+    intraday = held.qty * (held.current_price - held.avg_entry_price)
+    return dataclasses.replace(held, unrealized_intraday_pl=intraday)
+
+
+def test_a_position_opened_today_changes_from_its_entry_price(redis_client) -> None:
+    """Collected from the broker, or opened by a fill: the day runs from the entry, not from a
+    previous close the account never held it at."""
+    seed(**{A: [opened_today("AAPL", "10", entry="108"), position("MSFT", "2")]})
+    PriceCache().set_prev_close(
+        {"AAPL": Decimal("105"), "MSFT": Decimal("105"), "NVDA": Decimal("150")}
+    )
+    PriceCache().write_batch({}, {"AAPL": trade_fields(111.0, 1.0, now())}, {})
+
+    assert day_changes() == {
+        "AAPL": Decimal(10 * (111 - 108)),  # not 10 × (111 − 105)
+        "MSFT": Decimal(2 * (110 - 105)),  # held at the close: from the close
+    }
+    assert book.load([A])[A].holdings[1].day_basis is None  # untouched today: nothing stored
+
+    book.apply_fill(fill(A, "buy", "3", "160", "3", symbol="NVDA"))
+
+    assert day_changes()["NVDA"] == 3 * (160 - 160)  # its price is the fill's until a trade
+    PriceCache().write_batch({}, {"NVDA": trade_fields(161.5, 1.0, now())}, {})
+    assert day_changes()["NVDA"] == Decimal("4.5")  # 3 × (161.5 − 160), not 3 × (161.5 − 150)
+
+
+def test_adding_to_a_holding_today_measures_each_part_from_its_own_price(redis_client) -> None:
+    seed()  # 10 AAPL held at a previous close of 105
+    PriceCache().set_prev_close({"AAPL": Decimal("105")})
+    book.apply_fill(fill(A, "buy", "5", "120", "15"))
+    PriceCache().write_batch({}, {"AAPL": trade_fields(121.0, 1.0, now())}, {})
+
+    assert day_changes()["AAPL"] == 10 * (121 - 105) + 5 * (121 - 120)
+
+    book.apply_fill(fill(A, "sell", "3", "125", "12"))  # a sale keeps the rest's mix
+    assert book.load([A])[A].holdings[0].day_basis == Decimal(1650) * 12 / 15
+    assert day_changes()["AAPL"] == 12 * 121 - Decimal(1320)
+
+
+def test_a_day_roll_the_book_has_not_collected_yet_measures_from_the_new_close(
+    redis_client,
+) -> None:
+    seed(**{A: [opened_today("AAPL", "10", entry="108")]})
+    PriceCache().write_batch({}, {"AAPL": trade_fields(111.0, 1.0, now())}, {})
+    PriceCache().set_prev_close({"AAPL": Decimal("110.50")})  # the broker's next day began
+
+    assert day_changes()["AAPL"] == Decimal(5)  # 10 × (111 − 110.50): yesterday's entry is past
+
+
+def test_a_collection_stores_the_brokers_day_basis_and_notices_it_change(redis_client) -> None:
+    seed(**{A: [position("AAPL", "10")]})
+    before = book.load([A])[A].revision
+
+    diff = book.store_collection({A: [opened_today("AAPL", "10", entry="108")]}, now())
+
+    assert diff.changed == (A,) and book.load([A])[A].revision == before + 1
+    assert book.load([A])[A].holdings[0].day_basis == Decimal(1080)

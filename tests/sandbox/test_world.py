@@ -21,9 +21,12 @@ def make_world(seed: int, calendar=None, accounts: int = len(SHAPES) + 4) -> Wor
     return build_world(market, accounts, seed, NOW)
 
 
-def replayed(account) -> tuple[Decimal, dict[str, Decimal]]:
+def replayed(account, until: datetime | None = None) -> tuple[Decimal, dict[str, Decimal]]:
+    """Cash and quantities from the ledger, forwards (up to ``until`` if given)."""
     cash, qty = Decimal(0), {}
     for activity in account.activities:
+        if until is not None and activity.at > until:
+            break
         cash += activity.net_amount
         if activity.asset is not None and activity.qty_delta:
             symbol = activity.asset.symbol
@@ -89,14 +92,12 @@ def check_valuation(world: World) -> None:
             else:
                 short += value
         assert world.equity(account) == account.cash + long + short
-        prev_close = account.cash + sum(
-            (
-                h.qty * market.prev_close(s) * h.asset.multiplier
-                for s, h in account.holdings.items()
-            ),
+        cash, qty = replayed(account, until=world.previous_close_time())
+        prev_close = cash + sum(
+            (q * market.prev_close(s) * market.assets[s].multiplier for s, q in qty.items()),
             Decimal(0),
         )
-        assert account.last_equity == prev_close, "no generated activity after the last close"
+        assert account.last_equity == prev_close == sum(world.last_balances(account))
         assert world.equity_at(account, [NOW], daily=False)[-1] == world.equity(account)
 
 
@@ -149,6 +150,30 @@ def test_same_seed_same_world() -> None:
         assert {s: h.qty for s, h in account.holdings.items()} == {
             s: h.qty for s, h in other.holdings.items()
         }
+
+
+def test_some_accounts_opened_or_added_to_a_position_today() -> None:
+    """Every fractional account opened a position today (its day starts from the entry), and
+    diversified ones added to one (old shares from the close, new from their price)."""
+    world = make_world(21, accounts=40)
+    start = world.previous_close_time()
+    opened = added = 0
+    for account in world.accounts.values():
+        bases = world.day_bases(account, world.day_starts(NOW))
+        _, before_qty = replayed(account, until=start)
+        for symbol, holding in account.holdings.items():
+            fills = [a for a in account.activities if a.at > start and a.asset is holding.asset]
+            if not fills:
+                assert symbol not in bases
+                continue
+            assert all(f.side == "buy" for f in fills)  # the generator only buys today
+            cost = sum((f.qty * f.price * holding.asset.multiplier for f in fills), Decimal(0))
+            close = world.market.prev_close(symbol) * holding.asset.multiplier
+            assert bases[symbol] == before_qty.get(symbol, Decimal(0)) * close + cost
+            opened += symbol not in before_qty
+            added += symbol in before_qty
+        assert account.shape != "fractional" or set(account.holdings) - set(before_qty)
+    assert opened and added
 
 
 def test_live_fill_keeps_the_invariants() -> None:
