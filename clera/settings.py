@@ -462,6 +462,7 @@ LOGGING = {
                 BROKER_SECRET_KEY,
                 APCA_API_KEY_ID,
                 APCA_API_SECRET_KEY,
+                OPS_TOKEN,
                 *url_passwords(REDIS_URL, CELERY_BROKER_URL, env.str("DATABASE_URL", default="")),
             ],
         },

@@ -20,12 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 REDIS_PASSWORD = "redis-pass-4f1c"
 DATABASE_PASSWORD = "db/pass-9e2a"  # percent-encoded in its URL
 BROKER_SECRET = "broker-secret-77d0"
+OPS_TOKEN = "ops-token-5b3e"
 ENV = {
     "REDIS_URL": f"redis://:{REDIS_PASSWORD}@redis.example:6379/0",
     "DATABASE_URL": "postgres://clera:db%2Fpass-9e2a@db.example:5432/clera",
     "BROKER_SECRET_KEY": BROKER_SECRET,
+    "OPS_TOKEN": OPS_TOKEN,
 }
-SECRETS = (REDIS_PASSWORD, "db%2Fpass-9e2a", DATABASE_PASSWORD, BROKER_SECRET)
+SECRETS = (REDIS_PASSWORD, "db%2Fpass-9e2a", DATABASE_PASSWORD, BROKER_SECRET, OPS_TOKEN)
 
 #: As manage.py commands and daphne start: django.setup() applies LOGGING.
 DJANGO_PROCESS = """
@@ -36,6 +38,7 @@ log = logging.getLogger("realtime.collection")
 log.warning("redis at %s", os.environ["REDIS_URL"])
 log.warning("database at %s", os.environ["DATABASE_URL"])
 log.warning("database password %s", "db/pass-9e2a")
+log.warning("ops token %s", os.environ["OPS_TOKEN"])
 """
 
 #: As ``celery -A celery_app worker`` and ``beat`` set up their logging: the worker after the
