@@ -51,7 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -138,13 +138,13 @@ class Command(LocalServer):
         return self
 
 
-def _raise_fd_limit() -> int:
+def raise_fd_limit() -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
 
 
-def _rss_kb(pid: int) -> int:
+def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
@@ -156,11 +156,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def _loadavg() -> str:
+def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def _setup_database(env: dict[str, str], account_ids: list[str]) -> str:
+def setup_database(env: dict[str, str], account_ids: list[str]) -> str:
     done = subprocess.run(
         [sys.executable, "-c", SETUP], input=json.dumps(account_ids), env=env, cwd=ROOT,
         capture_output=True, text=True, timeout=300, check=True,
@@ -299,7 +299,7 @@ async def _load(
 
 
 def _load_main(pipe: Any, *args: Any) -> None:
-    _raise_fd_limit()
+    raise_fd_limit()
     asyncio.run(_load(pipe, *args))
 
 
@@ -307,9 +307,17 @@ def _load_main(pipe: Any, *args: Any) -> None:
 def load_generator(
     urls: list[str], headers: dict[str, str], concurrency: int, answered: bool = True
 ) -> Iterator[Any]:
+    with piped_process(_load_main, urls, headers, concurrency, answered) as running:
+        yield running
+
+
+@contextmanager
+def piped_process(target: Callable[..., None], *args: Any) -> Iterator[Any]:
+    """``target(pipe, *args)`` in a process of its own (spawned); yields ``(pipe, process)``
+    and sends it ``"stop"`` when the block ends."""
     parent, child = multiprocessing.Pipe()
     process = multiprocessing.get_context("spawn").Process(
-        target=_load_main, args=(child, urls, headers, concurrency, answered), daemon=True
+        target=target, args=(child, *args), daemon=True
     )
     process.start()
     try:
@@ -342,7 +350,7 @@ def _idle_round(
         with load_generator(urls[:50], headers, 50, ours) as (pipe, _):  # warm code and pools
             pipe.recv()
         time.sleep(2)
-        before = _rss_kb(daphne.pid)
+        before = rss_kb(daphne.pid)
         cpu_before = _cpu_seconds(daphne.pid)
         with load_generator(urls, headers, args.concurrency, ours) as (pipe, _):
             connect = pipe.recv()
@@ -350,7 +358,7 @@ def _idle_round(
             time.sleep(args.hold)
             pipe.send("report")
             held = pipe.recv()
-            after = _rss_kb(daphne.pid)
+            after = rss_kb(daphne.pid)
         problems = [
             line for line in (base.folder / f"{name}.log").read_text().splitlines()
             if " WARNING " in line or " ERROR " in line
@@ -371,16 +379,16 @@ def _idle_round(
             "kb_per_socket": (after - before) / max(1, connect["ready"]),
             "daphne_cpu_s": _cpu_seconds(daphne.pid) - cpu_before,
             "loadgen_cpu_s": connect["cpu"] + held["cpu"],
-            "loadavg": _loadavg(),
+            "loadavg": loadavg(),
         }
 
 
 def idle(args: argparse.Namespace) -> None:
-    print(f"fd limit raised to {_raise_fd_limit()}; loadavg at start {_loadavg()}")
+    print(f"fd limit raised to {raise_fd_limit()}; loadavg at start {loadavg()}")
     with stack(args.accounts, 150, 50, {}) as (base, _):
         chosen = [a for a in base.accounts if a["shape"] != "empty"]
         base.accounts = chosen
-        cookie = _setup_database(base.env, [a["id"] for a in chosen[: args.linked]])
+        cookie = setup_database(base.env, [a["id"] for a in chosen[: args.linked]])
         for round_number in range(1, args.rounds + 1):
             for kind in args.kind.split(","):
                 for application in (BASELINE, OURS):
@@ -399,20 +407,48 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def e2e(args: argparse.Namespace) -> None:
-    print(f"fd limit raised to {_raise_fd_limit()}; loadavg at start {_loadavg()}")
-    extra = {
-        "ALPACA_DATA_FEED": "sip",
-        "QUOTE_STREAM_SYMBOL_LIMIT": "0",
-        "SYMBOL_COLLECTION_INTERVAL": "1200",
-        "ACCOUNT_FETCH_CONCURRENCY": "16",
-    }
+#: What the pipeline runs with: the SIP feed and no symbol limit, so every symbol streams.
+PIPELINE_ENV = {
+    "ALPACA_DATA_FEED": "sip",
+    "QUOTE_STREAM_SYMBOL_LIMIT": "0",
+    "SYMBOL_COLLECTION_INTERVAL": "1200",
+    "ACCOUNT_FETCH_CONCURRENCY": "16",
+}
+
+
+@dataclass
+class Pipeline:
+    """The whole pipeline, running: the user's session cookie, the accounts linked to the user
+    (each with holdings), and every process by name."""
+
+    base: Stack
+    daphne: DaphneProcess
+    cookie: str
+    linked: list[str]
+    processes: dict[str, Any]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Origin": self.daphne.origin, "Cookie": f"sessionid={self.cookie}"}
+
+    def url(self, account_id: str) -> str:
+        return f"ws://{HOST}:{self.daphne.port}/ws/portfolio/{account_id}"
+
+
+@contextmanager
+def pipeline(
+    accounts: int, symbols: int, quotes_per_second: int, linked: int, **settings: str
+) -> Iterator[Pipeline]:
+    """Redis, the sandbox, a user linked to ``linked`` accounts with holdings, one symbol
+    collection, ``consume_quotes``, ``run_calculator`` and daphne (every process with
+    ``settings`` in its environment), until the block ends."""
     started = time.monotonic()
-    with stack(args.accounts, args.symbols, args.quotes_per_second, extra) as (base, stop):
+    environment = {**PIPELINE_ENV, **settings}
+    with stack(accounts, symbols, quotes_per_second, environment) as (base, stop):
         print(f"sandbox up in {time.monotonic() - started:.0f}s", flush=True)
         watched = [a["id"] for a in base.accounts if a["shape"] not in ("empty", "cash_only")]
-        watched = watched[: args.clients]
-        cookie = _setup_database(base.env, watched)
+        watched = watched[:linked]
+        cookie = setup_database(base.env, watched)
         collected = subprocess.run(
             [sys.executable, "-c", COLLECT], env=base.env, cwd=ROOT, capture_output=True,
             text=True, timeout=1200, check=True,
@@ -425,10 +461,23 @@ def e2e(args: argparse.Namespace) -> None:
             Command("calculator", ["run_calculator"], base.env, base.folder / "calculator.log")
         )
         daphne = stop.enter_context(_daphne(base.env, base.folder, OURS))
-        headers = {"Origin": daphne.origin, "Cookie": f"sessionid={cookie}"}
-        urls = [f"ws://{HOST}:{daphne.port}/ws/portfolio/{a}" for a in watched]
         processes = {"sandbox": base.sandbox, "quotes": quotes, "calculator": calculator,
                      "daphne": daphne}  # fmt: skip
+        yield Pipeline(base, daphne, cookie, watched, processes)
+
+
+def keep_logs(folder: Path, target: Path) -> None:
+    """Copy every process's log from ``folder`` to ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for log in folder.glob("*.log"):
+        shutil.copy(log, target / log.name)
+
+
+def e2e(args: argparse.Namespace) -> None:
+    print(f"fd limit raised to {raise_fd_limit()}; loadavg at start {loadavg()}")
+    with pipeline(args.accounts, args.symbols, args.quotes_per_second, args.clients) as run:
+        urls = [run.url(a) for a in run.linked]
+        headers, processes = run.headers, run.processes
         for round_number in range(1, args.rounds + 1):
             with load_generator(urls, headers, args.concurrency) as (pipe, _):
                 connect = pipe.recv()
@@ -453,15 +502,13 @@ def e2e(args: argparse.Namespace) -> None:
                 "mean_ms": 1000 * statistics.fmean(latencies) if latencies else float("nan"),
                 "loadgen_cpu": report["cpu"] / seconds,
                 **{f"{name}_cpu": used[name] / seconds for name in processes},
-                "loadavg": _loadavg(),
+                "loadavg": loadavg(),
             }
             print(f"round {round_number} " + " ".join(
                 f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()
             ), flush=True)  # fmt: skip
         if args.logs:
-            args.logs.mkdir(parents=True, exist_ok=True)
-            for log in base.folder.glob("*.log"):
-                shutil.copy(log, args.logs / log.name)
+            keep_logs(run.base.folder, args.logs)
 
 
 def main() -> None:
