@@ -402,8 +402,10 @@ def redis_figures(client: redis.Redis) -> dict[str, int]:
     for start in range(0, len(keys), 1000):
         chunk = keys[start : start + 1000]
         pipe = client.pipeline(transaction=False)
-        for _, key in chunk:
-            pipe.memory_usage(key, samples=5)
+        for family, key in chunk:
+            # The stream's size is what the totals are judged without: measured whole
+            # (SAMPLES 0), since a sampled estimate of a stream runs high.
+            pipe.memory_usage(key, samples=0 if family == "changes" else 5)
         for (family, _), size in zip(chunk, pipe.execute(), strict=True):
             sizes[family] += size or 0  # None: expired meanwhile
     pipe = client.pipeline(transaction=False)
@@ -517,12 +519,15 @@ def slopes(samples: list[dict]) -> tuple[dict[str, float], dict[str, float]]:
 
 
 def judge(name: str, slope: float, mean: float, tolerance: float) -> str | None:
-    """``flat``, ``capped`` (the changes stream, growing to its MAXLEN), ``growing``, or None
-    (no verdict: see :data:`NO_VERDICT`)."""
+    """``flat``, ``capped`` (the changes stream, growing to its MAXLEN), ``growing``,
+    ``falling`` (shrinking: no leak, but worth a look), or None (no verdict: see
+    :data:`NO_VERDICT`)."""
     if name in NO_VERDICT or name.startswith(("load.", "server.")):
         return None
     if abs(slope) <= max(tolerance / 100 * abs(mean), FLOORS[name.split(".", 1)[0]]):
         return "flat"
+    if slope < 0:
+        return "falling"
     return "capped" if name in CAPPED else "growing"
 
 

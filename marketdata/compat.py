@@ -9,7 +9,7 @@ them changes shape, so an upgrade breaks there first, not in production.
   ``_running``, ``_should_run``, ``_loop``, ``_stop_stream_event``, ``_run_forever()``,
   ``_start_ws()``, ``_consume()``, ``_cast()``, ``_dispatch()``.
 * channels-redis 4.3.0 — ``RedisPubSubChannelLayer._get_layer()``; the loop layer's
-  ``_get_group_channel_name()`` and ``_get_shard()``; the shard's ``_lock``,
+  ``channels``, ``_get_group_channel_name()`` and ``_get_shard()``; the shard's ``_lock``,
   ``_ensure_redis()`` and ``_redis``.
 * daphne 4.2.3 — ``WebSocketProtocol.handle_reply(self, message)``, replaced on the class.
 
@@ -119,6 +119,12 @@ def group_channel_name(loop_layer: RedisPubSubLoopLayer, group: str) -> str:
     """The Redis channel a ``group_send`` to ``group`` publishes on.
     Private API: ``RedisPubSubLoopLayer._get_group_channel_name()``."""
     return loop_layer._get_group_channel_name(group)
+
+
+def forget_channel(loop_layer: RedisPubSubLoopLayer, channel: str) -> bool:
+    """Drop ``channel``'s receive queue from the loop layer; True if it had one (then it is
+    still subscribed). Undocumented API: ``RedisPubSubLoopLayer.channels``."""
+    return loop_layer.channels.pop(channel, None) is not None
 
 
 def shard_for(loop_layer: RedisPubSubLoopLayer, channel: str) -> RedisSingleShardConnection:

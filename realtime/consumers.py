@@ -66,6 +66,22 @@ class _Socket(AsyncWebsocketConsumer):
     #: What the user signed in with; the hub re-checks it every heartbeat.
     credential: Credential | None = None
 
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._discard_channel()
+
+    async def _discard_channel(self) -> None:
+        """Unsubscribe the socket's own channel (see ``PubSubChannelLayer.discard_channel``)."""
+        discard = getattr(getattr(self, "channel_layer", None), "discard_channel", None)
+        if discard is None or not getattr(self, "channel_name", None):
+            return  # another layer, or stopped before it had a channel
+        try:
+            await discard(self.channel_name)
+        except RedisError as error:  # the subscription ends with the connection anyway
+            logger.warning("ws.channel not unsubscribed channel=%s: %r", self.channel_name, error)
+
     async def connect(self) -> None:
         self.connection_id = uuid.uuid4().hex
         self.last_seen = time.monotonic()

@@ -133,6 +133,7 @@ class Hub:
     async def _heartbeat(self) -> None:
         interval = settings.WS_HEARTBEAT_INTERVAL
         beat_at = time.monotonic() + interval
+        marked = False  # until this task writes the mark, its absence says nothing was lost
         while self.sockets:
             await asyncio.sleep(min(PRESENCE_CHECK_SECONDS, max(0.0, beat_at - time.monotonic())))
             try:
@@ -140,9 +141,11 @@ class Hub:
                     beat_at = time.monotonic() + interval
                     await self.beat()
                 elif await self._presence_lost():
-                    logger.warning("ws.presence_lost sockets=%d: writing it again", len(self))
+                    if marked:
+                        logger.warning("ws.presence_lost sockets=%d: writing it again", len(self))
                     sockets = list(self.sockets.values())
                     await self._leases_and_presence(sockets, renew=True, seconds=RENEW_SECONDS)
+                marked = True
             except Exception:
                 logger.exception("ws.heartbeat failed; retrying next interval")
 

@@ -25,6 +25,7 @@ import redis
 import redis.asyncio
 from django.conf import settings
 
+from marketdata import moments
 from marketdata.backoff import REDIS_MAX_BACKOFF, Backoff
 from marketdata.store import async_redis_client, parse_decimal
 from marketdata.types import Order
@@ -52,7 +53,7 @@ def trade_event_json(data: Mapping[str, Any]) -> tuple[str, dict, dict | None] |
     if not account_id:
         return None
     kind = str(data.get("event", ""))
-    at = data.get("at") or data.get("timestamp")
+    at = moments.iso(moments.parse_stored(data.get("at") or data.get("timestamp")))
     order_event = {"event": kind, "event_id": data.get("event_id"), "at": at, "order": order}
     position_event = None
     position_qty = _decimal(data.get("position_qty"))

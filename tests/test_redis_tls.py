@@ -13,7 +13,7 @@ import ipaddress
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 import redis
@@ -131,16 +131,8 @@ class TlsRedis(EmbeddedRedis):
             "--requirepass", PASSWORD,
         ]  # fmt: skip
 
-    def ready(self) -> bool:
-        client = redis.Redis.from_url(
-            self.url, ssl_ca_certs=str(self.certificates.ca), socket_timeout=0.5
-        )
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-        finally:
-            client.close()
+    def client(self, **options: Any) -> redis.Redis:
+        return super().client(ssl_ca_certs=str(self.certificates.ca), **options)
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-from types import TracebackType
 from typing import IO, Self
 
-from clera.devstack.local_server import ROOT, spawn
+from clera.devstack.local_server import ROOT, Child, spawn, terminate
 
 
-class CommandProcess:
+class CommandProcess(Child):
     """``python manage.py <args>`` from :data:`ROOT` with ``env``, output to ``output``."""
 
     def __init__(self, *args: str, env: dict[str, str], output: IO | None = None) -> None:
@@ -48,23 +47,5 @@ class CommandProcess:
         """SIGTERM, as a process manager stops it; the exit code (None if it was not running)."""
         if self._process is None:
             return None
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        code, self._process = self._process.returncode, None
+        code, self._process = terminate(self._process, timeout), None
         return code
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

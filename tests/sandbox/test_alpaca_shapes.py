@@ -11,16 +11,13 @@
 
 import asyncio
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-import requests
 from alpaca.broker import BrokerClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import GetOrdersRequest, GetPortfolioHistoryRequest, MarketOrderRequest
-from django.conf import settings
 from django.test import override_settings
 
 from marketdata import moments
@@ -41,19 +38,6 @@ LAST_BALANCES = (
     "last_regt_buying_power",
     "last_buying_power",
 )
-
-
-@pytest.fixture(scope="module")
-def accounts(sandbox_url: str) -> list[dict]:
-    return requests.get(f"{sandbox_url}/_sandbox/accounts", timeout=10).json()["accounts"]
-
-
-@pytest.fixture(scope="module")
-def http(sandbox_url: str) -> Iterator[requests.Session]:
-    session = requests.Session()
-    session.auth = (settings.SANDBOX_API_KEY, settings.SANDBOX_SECRET_KEY)
-    yield session
-    session.close()
 
 
 def multiplier(position: dict) -> int:

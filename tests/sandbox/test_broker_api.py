@@ -6,7 +6,6 @@ compared within one response, or on ledgers that only grow.
 """
 
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -24,17 +23,11 @@ from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import AssetClass, OrderSide, PositionSide, QueryOrderStatus
 from alpaca.trading.models import NonTradeActivity, Order, TradeActivity
 from alpaca.trading.requests import GetCalendarRequest, GetOrdersRequest
-from django.conf import settings
 
 from marketdata.sandbox.broker_requests import guarded
 from marketdata.sandbox.generation import SHAPES
 
 OPEN_STATUSES = {"new", "accepted", "pending_new", "partially_filled", "held"}
-
-
-@pytest.fixture(scope="session")
-def accounts(sandbox_url: str) -> list[dict]:
-    return requests.get(f"{sandbox_url}/_sandbox/accounts", timeout=10).json()["accounts"]
 
 
 @pytest.fixture(scope="session")
@@ -47,13 +40,10 @@ def shapes(accounts: list[dict]) -> dict[str, str]:
     return found
 
 
-@pytest.fixture(scope="session")
-def http(sandbox_url: str) -> Iterator[requests.Session]:
-    """Raw HTTP with the Broker API's credentials, for what the SDK refuses to send."""
-    session = requests.Session()
-    session.auth = (settings.SANDBOX_API_KEY, settings.SANDBOX_SECRET_KEY)
-    yield session
-    session.close()
+def assert_refused(response: requests.Response, says: str) -> None:
+    """Alpaca's answer to a body it cannot take: 422, code 40010001, naming the field."""
+    assert response.status_code == 422
+    assert response.json()["code"] == 40010001 and says in response.json()["message"]
 
 
 def api_error(call, *args) -> APIError:
@@ -299,11 +289,7 @@ def test_bad_order_bodies_are_422(
     http: requests.Session, sandbox_url: str, shapes: dict, body: object, says: str
 ) -> None:
     url = f"{sandbox_url}/v1/trading/accounts/{shapes['cash_only']}/orders"
-
-    response = http.post(url, json=body, timeout=10)
-
-    assert response.status_code == 422
-    assert response.json()["code"] == 40010001 and says in response.json()["message"]
+    assert_refused(http.post(url, json=body, timeout=10), says)
 
 
 @pytest.mark.parametrize(
@@ -328,11 +314,7 @@ def test_bad_funding_bodies_are_422(
     http: requests.Session, sandbox_url: str, shapes: dict, path: str, body: dict, says: str
 ) -> None:
     url = f"{sandbox_url}/v1/accounts/{shapes['cash_only']}/{path}"
-
-    response = http.post(url, json=body, timeout=10)
-
-    assert response.status_code == 422
-    assert response.json()["code"] == 40010001 and says in response.json()["message"]
+    assert_refused(http.post(url, json=body, timeout=10), says)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ does: alpaca-py's BrokerClient for REST, the v2 SSE streams for what happened.
 """
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 import pytest
+from alpaca.broker import BrokerClient
 from alpaca.broker.enums import BankAccountType, TransferDirection, TransferTiming
 from alpaca.broker.requests import (
     CreateACHRelationshipRequest,
@@ -22,6 +24,7 @@ from alpaca.broker.requests import (
 )
 from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import ActivityType, OrderSide, OrderStatus, TimeInForce
+from alpaca.trading.models import Order
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 
 from marketdata.sandbox.accounts import Account
@@ -57,6 +60,37 @@ async def cash(live: Served, account_id: str) -> Decimal:
     return Decimal((await call(live.broker().get_trade_account_by_id, account_id)).cash)
 
 
+async def place(
+    client: BrokerClient,
+    account_id: str,
+    symbol: str,
+    side: OrderSide,
+    qty: float,
+    time_in_force: TimeInForce = TimeInForce.DAY,
+    limit: Decimal | None = None,
+) -> Order:
+    """A market order, or a limit order at ``limit`` (to the cent), through the SDK."""
+    fields = {"symbol": symbol, "qty": qty, "side": side, "time_in_force": time_in_force}
+    order = (
+        MarketOrderRequest(**fields)
+        if limit is None
+        else LimitOrderRequest(**fields, limit_price=float(limit.quantize(CENT)))
+    )
+    return await call(client.submit_order_for_account, account_id, order)
+
+
+def ach_transfer(
+    amount: str, direction: TransferDirection, relationship_id: object
+) -> CreateACHTransferRequest:
+    """An immediate ACH transfer of ``amount`` dollars (decimal text) by the bank relationship."""
+    return CreateACHTransferRequest(
+        amount=amount,
+        direction=direction,
+        timing=TransferTiming.IMMEDIATE,
+        relationship_id=relationship_id,
+    )
+
+
 async def test_a_market_order_fills_and_books_exactly() -> None:
     async with served(EventLog(heartbeat_seconds=5)) as live, live.http() as http:
         account = account_of(live, "diversified")
@@ -65,13 +99,7 @@ async def test_a_market_order_fills_and_books_exactly() -> None:
         held = (await positions(live, account_id))[symbol]
         cash_before = await cash(live, account_id)
         async with http.get("/v2/events/trades", params={"account_id": account_id}) as response:
-            order = await call(
-                live.broker().submit_order_for_account,
-                account_id,
-                MarketOrderRequest(
-                    symbol=symbol, qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
-                ),
-            )
+            order = await place(live.broker(), account_id, symbol, OrderSide.BUY, 2)
             assert order.status == OrderStatus.ACCEPTED
             updates = await EventStream(response).data_until(
                 lambda d: d["event"] == "fill" and d["order"]["id"] == str(order.id)
@@ -105,33 +133,14 @@ async def test_limit_orders_fill_when_crossed_and_cancel_while_open() -> None:
         client = live.broker()
         async with http.get("/v2/events/trades", params={"account_id": account_id}) as response:
             stream = EventStream(response)
-            marketable = await call(
-                client.submit_order_for_account,
-                account_id,
-                LimitOrderRequest(
-                    symbol=symbol,
-                    qty=1,
-                    side=OrderSide.BUY,
-                    time_in_force=TimeInForce.GTC,
-                    limit_price=float((last * Decimal("1.05")).quantize(CENT)),
-                ),
-            )
+            buy = functools.partial(place, client, account_id, symbol, OrderSide.BUY, 1)
+            marketable = await buy(TimeInForce.GTC, last * Decimal("1.05"))
             [*_, fill] = await stream.data_until(
                 lambda d: d["event"] == "fill" and d["order"]["id"] == str(marketable.id)
             )
             assert Decimal(fill["price"]) <= Decimal(fill["order"]["limit_price"])
 
-            resting = await call(
-                client.submit_order_for_account,
-                account_id,
-                LimitOrderRequest(
-                    symbol=symbol,
-                    qty=1,
-                    side=OrderSide.BUY,
-                    time_in_force=TimeInForce.DAY,
-                    limit_price=float((last / 2).quantize(CENT)),
-                ),
-            )
+            resting = await buy(TimeInForce.DAY, last / 2)
             await stream.data_until(
                 lambda d: d["event"] == "new" and d["order"]["id"] == str(resting.id)
             )
@@ -153,16 +162,7 @@ async def test_orders_alpaca_would_refuse_are_refused() -> None:
         held = account.holdings[symbol].qty
         client = live.broker()
         with pytest.raises(APIError) as too_many:
-            await call(
-                client.submit_order_for_account,
-                account_id,
-                MarketOrderRequest(
-                    symbol=symbol,
-                    qty=float(held + 1),
-                    side=OrderSide.SELL,
-                    time_in_force=TimeInForce.DAY,
-                ),
-            )
+            await place(client, account_id, symbol, OrderSide.SELL, float(held + 1))
         assert (too_many.value.status_code, too_many.value.code) == (403, 40310000)
         message = (
             f"insufficient qty available for order (requested: {held + 1:f}, available: {held:f})"
@@ -171,16 +171,7 @@ async def test_orders_alpaca_would_refuse_are_refused() -> None:
 
         unaffordable = int(account.cash / live.sandbox.market.last_price(symbol)) + 1
         with pytest.raises(APIError) as too_dear:
-            await call(
-                client.submit_order_for_account,
-                account_id,
-                MarketOrderRequest(
-                    symbol=symbol,
-                    qty=unaffordable,
-                    side=OrderSide.BUY,
-                    time_in_force=TimeInForce.DAY,
-                ),
-            )
+            await place(client, account_id, symbol, OrderSide.BUY, unaffordable)
         assert (too_dear.value.status_code, too_dear.value.code) == (403, 40310000)
         assert too_dear.value.message == "insufficient buying power"
 
@@ -219,12 +210,7 @@ async def test_an_ach_deposit_settles_through_its_statuses_and_moves_cash_exactl
             transfer = await call(
                 client.create_transfer_for_account,
                 account_id,
-                CreateACHTransferRequest(
-                    amount="250.00",
-                    direction=TransferDirection.INCOMING,
-                    timing=TransferTiming.IMMEDIATE,
-                    relationship_id=relationship.id,
-                ),
+                ach_transfer("250.00", TransferDirection.INCOMING, relationship.id),
             )
             settled = await stream.data_until(lambda d: d["status_to"] == "COMPLETE")
         assert [
@@ -266,15 +252,10 @@ async def test_transfers_are_refused_or_canceled_as_alpaca_does() -> None:
     async with served(EventLog(heartbeat_seconds=5)) as live, live.http() as http:
         account = account_of(live, "cash_only")
         account_id = str(account.id)
+        bank = account.relationships[0].id
         client = live.broker()
         cash_before = await cash(live, account_id)
-        bank = account.relationships[0].id
-        too_much = CreateACHTransferRequest(
-            amount=f"{cash_before + 1:f}",
-            direction=TransferDirection.OUTGOING,
-            timing=TransferTiming.IMMEDIATE,
-            relationship_id=bank,
-        )
+        too_much = ach_transfer(f"{cash_before + 1:f}", TransferDirection.OUTGOING, bank)
         with pytest.raises(APIError) as refused:
             await call(client.create_transfer_for_account, account_id, too_much)
         assert (refused.value.status_code, refused.value.code) == (403, 40310000)
@@ -285,12 +266,7 @@ async def test_transfers_are_refused_or_canceled_as_alpaca_does() -> None:
             withdrawal = await call(
                 client.create_transfer_for_account,
                 account_id,
-                CreateACHTransferRequest(
-                    amount="100.00",
-                    direction=TransferDirection.OUTGOING,
-                    timing=TransferTiming.IMMEDIATE,
-                    relationship_id=bank,
-                ),
+                ach_transfer("100.00", TransferDirection.OUTGOING, bank),
             )
             await call(client.cancel_transfer_for_account, account_id, withdrawal.id)
             updates = await EventStream(response).data_until(lambda d: d["status_to"] == "CANCELED")

@@ -8,9 +8,11 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from rest_framework.test import APIClient
 
 from clera.asgi import application
+from marketdata import compat
 from realtime import fanout, presence
 from realtime.hub import hub
 
@@ -294,3 +296,24 @@ async def test_a_ticket_carries_its_users_rights_only(connect, owner, stranger, 
     issued = await sync_to_async(ticket)(stranger.user)
     socket = await connect(f"/ws/portfolio/{owner.account_id}?ticket={issued}", origin=None)
     assert (await socket.closed())[0] == 4403
+
+
+async def test_a_socket_that_stops_as_a_message_arrives_leaves_no_subscription(
+    connect, owner, redis_client
+):
+    """A message and the disconnect ready in the same turn: channels' dispatch loop stops on
+    the disconnect with the channel's receive already complete, so channels-redis never
+    unsubscribes; the consumer does (the soak saw such channels pile up)."""
+    layer = get_channel_layer()
+    before = set(redis_client.pubsub_channels("asgi*specific*"))
+    socket = await connect(f"/ws/portfolio/{owner.account_id}", cookie=owner.cookie)
+    await socket.next_of("snapshot")
+    [channel] = set(redis_client.pubsub_channels("asgi*specific*")) - before
+    queue = compat.pubsub_loop_layer(layer).channels[channel.decode()]
+
+    queue.put_nowait(layer.serialize({"type": "portfolio.update", "seq": 1, "data": {}}))
+    await socket.send_input({"type": "websocket.disconnect", "code": 1000})
+    await socket.wait(timeout=10)
+
+    assert channel not in set(redis_client.pubsub_channels("asgi*specific*"))
+    assert channel.decode() not in compat.pubsub_loop_layer(layer).channels
