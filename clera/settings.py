@@ -7,6 +7,10 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
 from clera.logging import url_passwords
 
@@ -222,12 +226,20 @@ REDIS_TLS = (
 # Connection options of every redis-py client for REDIS_URL: the cache and channel layer
 # below, marketdata/store.py (price cache, book, presence, quotes, calculator, event consumer,
 # sockets) and /health; Celery's broker gets the same through its own settings below.
+# A command on a pooled connection that a Redis restart left dead (used within the health
+# check interval) is retried once, at once, on a new connection: without it the first ticket
+# or socket after a restart failed (bin/run, Redis killed for 10 s). Connection errors only:
+# a retried timeout would double the time a hung Redis holds the caller. redis-py's asyncio
+# clients need their own Retry class (REDIS_ASYNC_OPTIONS).
+_RETRY_ONCE = {"backoff": NoBackoff(), "retries": 1, "supported_errors": (RedisConnectionError,)}
 REDIS_OPTIONS = {
     "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
     "socket_timeout": REDIS_SOCKET_TIMEOUT,
     "health_check_interval": REDIS_HEALTH_CHECK_INTERVAL,
+    "retry": Retry(**_RETRY_ONCE),
     **REDIS_TLS,
 }
+REDIS_ASYNC_OPTIONS = {**REDIS_OPTIONS, "retry": AsyncRetry(**_RETRY_ONCE)}
 
 # The pub/sub layer with a pipelined group_send_many (realtime/layers.py): with a member in
 # every group it sends 2-7x what the classic RedisChannelLayer does (~2,000/s here) and ~20x
@@ -235,7 +247,7 @@ REDIS_OPTIONS = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "realtime.layers.PubSubChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL, **REDIS_OPTIONS}]},
+        "CONFIG": {"hosts": [{"address": REDIS_URL, **REDIS_ASYNC_OPTIONS}]},
     },
 }
 

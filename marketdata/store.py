@@ -47,7 +47,7 @@ def redis_client() -> redis.Redis:
 
 
 def async_redis_client() -> redis.asyncio.Redis:
-    """A new asyncio client for ``REDIS_URL`` (``REDIS_OPTIONS`` as :func:`redis_client`);
+    """A new asyncio client for ``REDIS_URL`` (``REDIS_ASYNC_OPTIONS``: :func:`redis_client`'s);
     its connections belong to the caller's loop.
 
     Its pool *waits* for a free connection (up to REDIS_SOCKET_TIMEOUT) when all
@@ -58,7 +58,7 @@ def async_redis_client() -> redis.asyncio.Redis:
         settings.REDIS_URL,
         max_connections=ASYNC_POOL_SIZE,
         timeout=settings.REDIS_SOCKET_TIMEOUT,
-        **settings.REDIS_OPTIONS,
+        **settings.REDIS_ASYNC_OPTIONS,
     )
     return redis.asyncio.Redis.from_pool(pool)  # the client owns the pool: aclose() ends it
 
@@ -66,7 +66,7 @@ def async_redis_client() -> redis.asyncio.Redis:
 @receiver(setting_changed)
 def _forget_clients(setting: str, **kwargs: Any) -> None:
     """A test that points REDIS_URL (or the options) elsewhere gets a client for the new URL."""
-    if setting in ("REDIS_URL", "REDIS_OPTIONS"):
+    if setting in ("REDIS_URL", "REDIS_OPTIONS", "REDIS_ASYNC_OPTIONS"):
         with _clients_lock:
             _clients.clear()
 

@@ -7,6 +7,7 @@ had, so the page takes them, and true on their face."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from tests.faults.live import consistent
@@ -46,3 +47,20 @@ async def test_redis_killed_and_restarted_empty(live, investor):
     for path in READS:
         assert (await investor.get(path)).status == 200
     assert (await investor.ticket()).status == 201
+
+
+async def test_the_first_socket_after_a_restart_opens(live, investor):
+    """With no socket open, nothing reads the channel layer's pub/sub connection: it is still
+    the dead one when the next socket subscribes (its handshake was a 500)."""
+    await (await investor.watch()).next_of("snapshot", timeout=30)
+    await investor.close()
+    redis = live.redis.client()
+    deadline = time.monotonic() + 10
+    while redis.pubsub_channels("asgi*specific*"):  # the server let go of the socket
+        assert time.monotonic() < deadline, "the closed socket's channel is still subscribed"
+        await asyncio.sleep(0.05)
+    live.redis.kill()
+    live.redis.revive()
+
+    socket = await investor.watch()
+    await socket.next_of("snapshot", timeout=30)
