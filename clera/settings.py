@@ -372,6 +372,26 @@ CLASSIFICATION_CSV = env.list(
     "CLASSIFICATION_CSV", default=["portfolio/data/classification.csv"]
 )
 
+# --- Portfolio analytics: risk views and statistics (portfolio/risk.py, performance.py) ---
+# Every answer states the conventions it used; docs/analytics.md explains each.
+
+# Trading days of daily returns behind risk, correlation and the frontier (252: a year).
+ANALYTICS_WINDOW_DAYS = env.int("ANALYTICS_WINDOW_DAYS", default=252)
+# Annual risk-free rate for Sharpe, Sortino and alpha (0.04 = 4 %).
+ANALYTICS_RISK_FREE_RATE = Decimal(env.str("ANALYTICS_RISK_FREE_RATE", default="0.04"))
+# The benchmark symbol for beta, alpha and the history chart's comparison line.
+ANALYTICS_BENCHMARK = env.str("ANALYTICS_BENCHMARK", default="SPY")
+# A holding over this share of the portfolio, or a sector over the next, is warned about.
+ANALYTICS_MAX_WEIGHT = Decimal(env.str("ANALYTICS_MAX_WEIGHT", default="0.20"))
+ANALYTICS_MAX_SECTOR_WEIGHT = Decimal(env.str("ANALYTICS_MAX_SECTOR_WEIGHT", default="0.40"))
+# A holding with fewer common days of history is listed apart, with the reason.
+ANALYTICS_MIN_HISTORY_DAYS = env.int("ANALYTICS_MIN_HISTORY_DAYS", default=60)
+# Points on the efficient frontier, from minimum volatility to maximum return.
+ANALYTICS_FRONTIER_POINTS = env.int("ANALYTICS_FRONTIER_POINTS", default=30)
+# Seconds a risk, frontier or performance answer stays cached per account (prices move, but
+# these are daily statistics: the cache keeps the warm answer fast).
+ANALYTICS_CACHE_TTL = env.int("ANALYTICS_CACHE_TTL", default=300)
+
 # --- Real-time portfolio --------------------------------------------------------------------
 
 SYMBOL_COLLECTION_INTERVAL = env.int("SYMBOL_COLLECTION_INTERVAL", default=60)

@@ -1,13 +1,16 @@
-"""The one place where a failed broker call becomes one of our errors (:mod:`marketdata.errors`).
+"""The one place where a failed Alpaca call becomes one of our errors (:mod:`marketdata.errors`).
 
 SDK answers (``APIError``), transport failures (``requests``' exceptions are OSErrors) and
 bodies we could not parse are translated by HTTP status and by what the call was (naming an
 account, placing an order), as the table in :mod:`marketdata.errors` says. Alpaca's own
-message is kept where it helps the caller, with our key and secret cut out of it.
+message is kept where it helps the caller, with our key and secret cut out of it. The Broker
+API gateway (:mod:`marketdata.broker`) and the market-data history
+(:mod:`marketdata.market_history`) both translate here.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,10 +33,12 @@ class FailureTranslator:
     """Our error for a failed call, and any text about it with our credentials cut out.
 
     ``probe`` sends a request that names no account; a 401 to it means the credentials
-    themselves are refused.
+    themselves are refused. Clients whose calls never name an account need none.
     """
 
-    def __init__(self, key: str, secret: str, timeout: float, probe: Callable[[], object]) -> None:
+    def __init__(
+        self, key: str, secret: str, timeout: float, probe: Callable[[], object] | None = None
+    ) -> None:
         self._secrets = (secret, key)
         self._timeout = timeout
         self._probe = probe
@@ -71,6 +76,31 @@ class FailureTranslator:
             return errors.BrokerRejected(reason, status=status, code=code)
         return errors.BrokerUnavailable(status=status, code=code)
 
+    def failed(
+        self,
+        operation: str,
+        failure: Exception,
+        log: logging.Logger,
+        *,
+        account_scoped: bool = False,
+        places_order: bool = False,
+    ) -> errors.BrokerError:
+        """``failure`` translated, and logged once on ``log`` with our credentials cut out.
+
+        Raise the result after the ``except`` block, not in it: the SDK's exception must not
+        ride along as its context (its request carries our credentials).
+        """
+        error = self.translate(failure, account_scoped=account_scoped, places_order=places_order)
+        cause = self.redact(f"{type(failure).__name__}: {failure}")[:300]
+        log.warning(
+            "%s failed: status=%s %s (%s)",
+            operation,
+            error.status or "-",
+            type(error).__name__,
+            cause,
+        )
+        return error
+
     def redact(self, text: str) -> str:
         """``text`` with our key and secret replaced by ``***``."""
         for secret in self._secrets:
@@ -86,6 +116,8 @@ class FailureTranslator:
 
     def _credentials_refused(self) -> bool:
         """Whether our credentials are refused outright (the probe answered 401)."""
+        if self._probe is None:
+            return True
         try:
             self._probe()
         except APIError as answer:

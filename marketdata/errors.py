@@ -1,4 +1,5 @@
-"""Why a broker call failed, in our terms: the only exceptions :mod:`marketdata.broker` raises.
+"""Why a call to Alpaca failed, in our terms: the only exceptions :mod:`marketdata.broker` and
+:mod:`marketdata.market_history` raise.
 
 Callers decide what to do from the class alone (show "not found", back off, retry later) and
 may show ``message`` to a user: it never carries keys, secrets, credentialed URLs or headers.

@@ -25,6 +25,9 @@ i − 1's valuation and is inside point i's equity, so with CFᵢ the external f
 * a null equity point stays null and its flows carry over to the next point;
 * external flows are the cash-flow types in ``EXTERNAL_FLOWS`` (deposits, withdrawals,
   journals, account transfers); dividends and fees are performance, not flows.
+
+``net_steps`` gives each point's flow and step growth: the one definition both this summary
+and the performance statistics (``portfolio.performance``) are built on.
 """
 
 from __future__ import annotations
@@ -181,6 +184,44 @@ def _external_flows(history: PortfolioHistory) -> list[Decimal]:
 
 
 @dataclass(frozen=True)
+class NetStep:
+    """A non-null point of a history, net of external flows.
+
+    ``flow`` is the external money booked since the previous non-null point (zero at the first
+    one: what arrived before it is inside its equity, the base). ``growth`` is
+    (Eᵢ − CFᵢ) / Eᵢ₋₁, one plus the step's return; None at the first point and after a point
+    with no equity (zero or less), where a return does not exist.
+    """
+
+    at: datetime
+    equity: Decimal
+    flow: Decimal
+    growth: Decimal | None
+
+
+def net_steps(history: PortfolioHistory) -> tuple[NetStep | None, ...]:
+    """Per point, the step net of flows (see the module docstring); None for a null point,
+    whose flows carry over to the next non-null one."""
+    steps: list[NetStep | None] = []
+    previous: Decimal | None = None
+    pending = ZERO
+    points = zip(history.timestamps, history.equity, _external_flows(history), strict=True)
+    for at, value, flow in points:
+        if value is None:
+            pending += flow
+            steps.append(None)
+            continue
+        flow, pending = flow + pending, ZERO
+        if previous is None:
+            steps.append(NetStep(at, value, ZERO, None))
+        else:
+            growth = (value - flow) / previous if previous > 0 else None
+            steps.append(NetStep(at, value, flow, growth))
+        previous = value
+    return tuple(steps)
+
+
+@dataclass(frozen=True)
 class _Performance:
     """Per point, the gain net of flows and the time-weighted return (a ratio) so far."""
 
@@ -193,26 +234,22 @@ class _Performance:
 def _performance(history: PortfolioHistory) -> _Performance:
     gains: list[Decimal | None] = []
     returns: list[Decimal | None] = []
-    base = previous = growth = None
-    deposited = pending = ZERO
-    for value, flow in zip(history.equity, _external_flows(history), strict=True):
-        if value is None:
-            pending += flow
+    base = growth = None
+    deposited = ZERO
+    for step in net_steps(history):
+        if step is None:
             gains.append(None)
             returns.append(None)
             continue
-        flow, pending = flow + pending, ZERO
         if base is None:
-            base = value
-        else:
-            deposited += flow
-            if growth is not None and previous > 0:
-                growth *= (value - flow) / previous
-        if growth is None and value > 0:
+            base = step.equity
+        deposited += step.flow
+        if step.growth is not None:
+            growth *= step.growth
+        if growth is None and step.equity > 0:
             growth = ONE
-        gains.append(value - base - deposited)
+        gains.append(step.equity - base - deposited)
         returns.append(None if growth is None else growth - ONE)
-        previous = value
     return _Performance(gains, returns, base, deposited)
 
 

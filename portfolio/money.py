@@ -7,6 +7,8 @@ separator), as Alpaca sends them, so no client parses money into a binary float 
 * prices: as quoted, at least two places — ``"187.20"``, ``"0.000025"``;
 * quantities: exact, without trailing zeros — ``"10"``, ``"0.5123"``;
 * percentages: percent units rounded half-even to two places — ``"-1.25"`` means −1.25 %;
+* ratios without a unit (correlation, beta, Sharpe, Sortino): rounded half-even to four
+  places — ``"0.5312"``;
 * ``null`` where a figure does not exist (today's return % of an account with no equity
   at the last close, say).
 
@@ -21,6 +23,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
+RATIO_PLACES = Decimal("0.0001")
 #: An amount as a client writes one: ``250``, ``250.5``, ``250.00``. ``[0-9]``, not ``\d``:
 #: Python's ``\d`` also matches ``٣`` (JSON Schema's is ASCII already).
 AMOUNT_PATTERN = r"^[0-9]+(?:\.[0-9]{1,2})?$"
@@ -49,6 +52,34 @@ def quantity(value: Decimal) -> str:
 def percent(value: Decimal | None) -> str | None:
     """A percentage (already in percent units) rounded to two places."""
     return None if value is None else _plain(value.quantize(CENT, ROUND_HALF_EVEN))
+
+
+def share_percent(share: Decimal | float | None) -> str | None:
+    """A share or rate (``0.0125``) as a percentage string (``"1.25"``); None stays None, and
+    so does a statistic that is not a finite number."""
+    exact = exact_statistic(share)
+    return None if exact is None else _plain(_rounded(exact * HUNDRED, CENT))
+
+
+def ratio(value: Decimal | float | None) -> str | None:
+    """A ratio without a unit, to four places; None (or not finite) is None."""
+    exact = exact_statistic(value)
+    return None if exact is None else _plain(_rounded(exact, RATIO_PLACES))
+
+
+def _rounded(value: Decimal, places: Decimal) -> Decimal:
+    """Half-even to ``places``; a statistic that rounds to zero is ``0``, never ``-0``."""
+    rounded = value.quantize(places, ROUND_HALF_EVEN)
+    return rounded.copy_abs() if rounded == 0 else rounded
+
+
+def exact_statistic(value: Decimal | float | None) -> Decimal | None:
+    """A statistic as an exact Decimal: a float (numpy's too) by its shortest repr, so a
+    computed 0.1 stays 0.1; None for None, NaN and infinities."""
+    if value is None:
+        return None
+    exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    return exact if exact.is_finite() else None
 
 
 def ratio_percent(part: Decimal, whole: Decimal) -> Decimal | None:

@@ -91,6 +91,7 @@ def linked_account(
 
 # --- Valuation -------------------------------------------------------------------------------
 
+
 def account_valuation(account_id: str) -> AccountValuation:
     """The account valued now, by the one valuation function the live push uses too."""
     return value_account(account_inputs(account_id), timezone.now())
@@ -102,19 +103,19 @@ def account_summary(account_id: str) -> dict:
 
 
 @dataclass(frozen=True)
-class _ValuedHolding:
+class ValuedHolding:
     held: HoldingInput
     value: HoldingValue
     asset: Asset | None
 
 
-def _valued_holdings(account_id: str) -> tuple[dict, AccountValuation, list[_ValuedHolding]]:
+def valued_holdings(account_id: str) -> tuple[dict, AccountValuation, list[ValuedHolding]]:
     """The account valued now, each holding with its asset details, and the body's header."""
     inputs = account_inputs(account_id)
     valuation = value_account(inputs, timezone.now())
     assets = asset_details(held.symbol for held in inputs.holdings)
     holdings = [
-        _ValuedHolding(held, value, assets.get(held.symbol))
+        ValuedHolding(held, value, assets.get(held.symbol))
         for held, value in zip(inputs.holdings, valuation.holdings, strict=True)
     ]
     header = {
@@ -127,16 +128,14 @@ def _valued_holdings(account_id: str) -> tuple[dict, AccountValuation, list[_Val
 
 def account_positions(account_id: str) -> dict:
     """The positions endpoint's body: every holding valued, named and classified."""
-    header, _, holdings = _valued_holdings(account_id)
-    rows = [
-        position_json(h.held, h.value, h.asset, classify(h.held.symbol)) for h in holdings
-    ]
+    header, _, holdings = valued_holdings(account_id)
+    rows = [position_json(h.held, h.value, h.asset, classify(h.held.symbol)) for h in holdings]
     return {**header, "positions": rows}
 
 
 def account_analytics(account_id: str) -> dict:
     """The analytics endpoint's body: scores and allocations of the valued holdings."""
-    header, valuation, holdings = _valued_holdings(account_id)
+    header, valuation, holdings = valued_holdings(account_id)
     analyzed = [
         AnalyzedHolding(
             symbol=holding.held.symbol,
@@ -260,6 +259,14 @@ def _all_time(account_id: str, created: datetime, now: datetime, crypto: bool) -
     return history
 
 
+def _timeline(account_id: str) -> tuple[datetime, datetime, bool]:
+    """What planning a chart needs: the account's creation, now, and whether it holds crypto
+    (its day never closes)."""
+    created = _account_created_at(account_id)
+    crypto = any(p.asset_class == "crypto" for p in gateway().positions(account_id))
+    return created, timezone.now(), crypto
+
+
 def account_history(
     account_id: str,
     period: str | None = None,
@@ -275,22 +282,32 @@ def account_history(
     body = cache.get(key)
     if body is not None:
         return body
-    now = timezone.now()
-    created = _account_created_at(account_id)
-    crypto = any(p.asset_class == "crypto" for p in gateway().positions(account_id))
+    timeline = _timeline(account_id)
     if start is not None and end is not None:
-        plan = plan_range(start, end, created, now, crypto)
+        plan = plan_range(start, end, *timeline)
     else:
-        plan = plan_history(period or "", created, now, crypto)
+        plan = plan_history(period or "", *timeline)
     history = gateway().portfolio_history(account_id, **plan.params)
     if plan.period_label == "MAX":
         all_time = history
         cache.set(_ALL_TIME_KEY.format(account_id), history, settings.HISTORY_CACHE_TTL)
     else:
-        all_time = _all_time(account_id, created, now, crypto)
+        all_time = _all_time(account_id, *timeline)
     body = {"account_id": account_id, **summarize_history(history, plan, all_time)}
     cache.set(key, body, settings.HISTORY_CACHE_TTL)
     return body
+
+
+def period_history(account_id: str, period: str) -> PortfolioHistory:
+    """The account's raw history for a chart ``period`` (daily points from 1M on), cached
+    like the chart's answer."""
+    key = _HISTORY_KEY.format(account_id, f"raw:{period}")
+    history = cache.get(key)
+    if history is None:
+        plan = plan_history(period, *_timeline(account_id))
+        history = gateway().portfolio_history(account_id, **plan.params)
+        cache.set(key, history, settings.HISTORY_CACHE_TTL)
+    return history
 
 
 # --- Orders, activities, transfers -----------------------------------------------------------
@@ -300,6 +317,7 @@ ORDERS_MAX = 500
 #: Most activities Alpaca returns in one page.
 ACTIVITIES_MAX = 100
 _MICROSECOND = timedelta(microseconds=1)
+
 
 @dataclass(frozen=True)
 class OrderCursor:

@@ -65,7 +65,17 @@ def home(request: HttpRequest) -> HttpResponse:
             "socket_path": f"/ws/portfolio/{account.account_id}",
             "api": {
                 name: reverse(f"api-{name}")
-                for name in ("summary", "positions", "analytics", "history", "orders", "funds")
+                for name in (
+                    "summary",
+                    "positions",
+                    "analytics",
+                    "history",
+                    "orders",
+                    "funds",
+                    "risk",
+                    "frontier",
+                    "performance",
+                )
             },
             "poll_ms": round(settings.PAGE_POLL_INTERVAL * 1000),
             "analytics_refresh_ms": round(settings.PAGE_ANALYTICS_REFRESH * 1000),

@@ -1,4 +1,5 @@
-"""The sandbox's own endpoints (not Alpaca's): readiness, the demo accounts, fault knobs, stats.
+"""The sandbox's own endpoints (not Alpaca's): readiness, the demo accounts, fault knobs, stats
+(CPU, streams, events, the exchange, requests received by route).
 
 They live under ``/_sandbox/`` and need no credentials: the sandbox listens on loopback and
 holds nothing but generated data.
@@ -76,7 +77,8 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
         return web.json_response({"silent_for": seconds})
 
     async def stats(request: web.Request) -> web.Response:
-        """CPU the sandbox has used, so benchmarks can show it is not what they measure."""
+        """CPU the sandbox has used, so benchmarks can show it is not what they measure; the
+        Alpaca REST requests it received, by route."""
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return web.json_response(
             {
@@ -86,6 +88,7 @@ def routes(sandbox: Sandbox) -> list[web.RouteDef]:
                 "streams": sandbox.streams.stats(),
                 "events": sandbox.events.stats(),
                 "exchange": sandbox.exchange.stats(),
+                "requests": dict(sandbox.requests),
             }
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -87,6 +88,17 @@ class Sandbox:
         self.events = EventLog()
         self.exchange = Exchange(self)
         self.streams = StreamHub(self)
+        #: Alpaca REST requests received, by route (``/v2/stocks/bars``,
+        #: ``/v1/trading/accounts/{account_id}/positions``...), faulted ones included: tests
+        #: tell from it how many requests a client sent.
+        self.requests: Counter[str] = Counter()
+
+    @web.middleware
+    async def count_requests(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        if resource is not None and request.path.startswith(API_PREFIXES):
+            self.requests[resource.canonical] += 1
+        return await handler(request)
 
     @web.middleware
     async def require_credentials(
@@ -103,7 +115,12 @@ class Sandbox:
 
     def application(self) -> web.Application:
         app = web.Application(
-            middlewares=[json_errors, self.require_credentials, self.faults.middleware]
+            middlewares=[
+                json_errors,
+                self.count_requests,
+                self.require_credentials,
+                self.faults.middleware,
+            ]
         )
         app.add_routes(control.routes(self))
         app.add_routes(broker_api.routes(self))

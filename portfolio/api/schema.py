@@ -11,7 +11,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
-from portfolio import analytics, money
+from portfolio import analytics, money, risk
 from portfolio.history import PERIODS
 from portfolio.selectors import ACTIVITY_TYPES
 
@@ -57,6 +57,15 @@ for the next page. `null` means there is no next page. Cursors are opaque.
 Definitions (with worked examples in the project's `docs/analytics.md`):
 
 {analytics.__doc__}
+
+## Risk views and statistics
+`/api/portfolio/risk`, `/frontier` and `/performance` (and `history?benchmark=`) are computed
+from daily closes; each answer's `conventions` says what it assumed: the window's first and
+last day, the annualisation (252 trading days), the risk-free rate and the benchmark.
+Percentages are percent units to two places; ratios without a unit (correlation, beta,
+Sharpe, Sortino) have four places. The methods:
+
+{risk.__doc__}
 """
 
 
@@ -107,6 +116,44 @@ _SLICES = {
     "items": _object({"name": _TEXT, "value": ref("Money"), "percent": _nullable(_PERCENT)}),
 }
 _CHANGE = _object({"amount": _nullable(_MONEY), "percent": _nullable(_PERCENT)})
+_RATIO = {"type": "string", "pattern": r"^-?\d+\.\d{4}$", "example": "0.5312"}
+_DAY = {"type": "string", "format": "date"}
+_CONVENTIONS = _object(
+    {
+        "window_days": {"type": "integer"},
+        "window_start": _nullable(_DAY),
+        "window_end": _nullable(_DAY),
+        "annualization": {"type": "integer"},
+        "risk_free_rate": _PERCENT,
+        "benchmark": _TEXT,
+    }
+)
+_EXCLUDED = {
+    "type": "array",
+    "items": _object(
+        {
+            "symbol": _TEXT,
+            "reason": {"type": "string", "enum": ["option", "short_history"]},
+            "days": _nullable({"type": "integer"}),
+            "message": _TEXT,
+        }
+    ),
+}
+_RISK_POINT = _object(
+    {"volatility": _PERCENT, "return": _PERCENT, "sharpe": _nullable(_RATIO)},
+    optional=("sharpe",),
+)
+_PORTFOLIO_POINT = _object(
+    {
+        "volatility": _PERCENT,
+        "return": _PERCENT,
+        "sharpe": _nullable(_RATIO),
+        "weights": {
+            "type": "array",
+            "items": _object({"symbol": _TEXT, "weight": _PERCENT}),
+        },
+    }
+)
 
 COMPONENTS: dict[str, dict] = {
     "Money": _MONEY,
@@ -205,6 +252,121 @@ COMPONENTS: dict[str, dict] = {
             "all_time_change": _nullable(_CHANGE),
             "time_weighted_return": _nullable(_PERCENT),
             "net_deposits": _MONEY,
+            "benchmark": _object(
+                {
+                    "symbol": _TEXT,
+                    "values": {"type": "array", "items": _nullable(_MONEY)},
+                    "return": _nullable(_PERCENT),
+                    "excess_return": _nullable(_PERCENT),
+                }
+            ),
+        },
+        optional=("benchmark",),
+    ),
+    "Risk": _object(
+        {
+            "account_id": _UUID,
+            "as_of": _nullable(_DAY),
+            "conventions": _CONVENTIONS,
+            "volatility": _nullable(_PERCENT),
+            "holdings": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "symbol": _TEXT,
+                        "sector": _TEXT,
+                        "market_value": _MONEY,
+                        "weight": _PERCENT,
+                        "volatility": _PERCENT,
+                        "beta": _nullable(_RATIO),
+                        "contribution": _PERCENT,
+                        "risk_share": _nullable(_PERCENT),
+                    }
+                ),
+            },
+            "cash": _object({"market_value": _MONEY, "weight": _nullable(_PERCENT)}),
+            "excluded": _EXCLUDED,
+            "correlation": _object(
+                {
+                    "symbols": {"type": "array", "items": _TEXT},
+                    "matrix": {
+                        "type": "array",
+                        "items": {"type": "array", "items": _nullable(_RATIO)},
+                    },
+                }
+            ),
+            "warnings": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "kind": {
+                            "type": "string",
+                            "enum": ["holding_weight", "sector_weight", "risk_concentration"],
+                        },
+                        "subject": _TEXT,
+                        "value": _PERCENT,
+                        "limit": _PERCENT,
+                        "message": _TEXT,
+                    }
+                ),
+            },
+            "explanation": _TEXT,
+        }
+    ),
+    "Frontier": _object(
+        {
+            "account_id": _UUID,
+            "as_of": _nullable(_DAY),
+            "conventions": _CONVENTIONS,
+            "symbols": {"type": "array", "items": _TEXT},
+            "points": {"type": "array", "items": _RISK_POINT},
+            "current": _nullable(_RISK_POINT),
+            "min_volatility": _nullable(_PORTFOLIO_POINT),
+            "max_sharpe": _nullable(_PORTFOLIO_POINT),
+            "improvement": _object(
+                {
+                    "return_at_current_volatility": _nullable(_PERCENT),
+                    "volatility_at_current_return": _nullable(_PERCENT),
+                }
+            ),
+            "excluded": _EXCLUDED,
+            "disclaimer": _TEXT,
+            "explanation": _TEXT,
+        }
+    ),
+    "Performance": _object(
+        {
+            "account_id": _UUID,
+            "period": {"type": "string", "enum": list(PERIODS)},
+            "start": _nullable(_DAY),
+            "end": _nullable(_DAY),
+            "conventions": _CONVENTIONS,
+            "time_weighted_return": _nullable(_PERCENT),
+            "money_weighted_return": _nullable(_PERCENT),
+            "annualized": _object(
+                {
+                    "time_weighted_return": _nullable(_PERCENT),
+                    "money_weighted_return": _nullable(_PERCENT),
+                }
+            ),
+            "volatility": _nullable(_PERCENT),
+            "max_drawdown": _object(
+                {
+                    "percent": _nullable(_PERCENT),
+                    "peak": _nullable(_DAY),
+                    "trough": _nullable(_DAY),
+                    "recovered": _nullable(_DAY),
+                }
+            ),
+            "sharpe": _nullable(_RATIO),
+            "sortino": _nullable(_RATIO),
+            "beta": _nullable(_RATIO),
+            "alpha": _nullable(_PERCENT),
+            "benchmark": _object({"symbol": _TEXT, "return": _nullable(_PERCENT)}),
+            "excess_return": _nullable(_PERCENT),
+            "explanations": _object(
+                {"time_weighted_return": _TEXT, "money_weighted_return": _TEXT}
+            ),
         }
     ),
     "Asset": _object(

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from portfolio import money
 from portfolio.api import pagination
 from portfolio.history import NEW_YORK, PERIODS
+from portfolio.insights import PERFORMANCE_PERIODS
 from portfolio.selectors import ACTIVITIES_MAX, ACTIVITY_TYPES, ORDERS_MAX
 
 #: A symbol as Alpaca writes one: AAPL, BRK.B, BTC/USD.
@@ -112,19 +113,32 @@ class TokenRequest(serializers.Serializer):
 class Period(serializers.ChoiceField):
     """A chart period, in any case (``ytd`` is ``YTD``)."""
 
-    def __init__(self, **kwargs) -> None:
-        valid = ", ".join(PERIODS)
+    def __init__(self, periods: tuple[str, ...] = PERIODS, **kwargs) -> None:
+        valid = ", ".join(periods)
         messages = {"invalid_choice": f'"{{input}}" is not valid; use one of: {valid}.'}
-        super().__init__(choices=PERIODS, error_messages=messages, **kwargs)
+        super().__init__(choices=periods, error_messages=messages, **kwargs)
 
     def to_internal_value(self, data: object) -> str:
         return super().to_internal_value(data.strip().upper() if isinstance(data, str) else data)
+
+
+class Benchmark(serializers.CharField):
+    """A symbol to compare with (``SPY``, ``BTC/USD``), in any case."""
+
+    def to_internal_value(self, data: object) -> str:
+        text = super().to_internal_value(data)
+        if not SYMBOL.fullmatch(text):
+            raise serializers.ValidationError(
+                f"{text!r} is not a symbol (letters, digits, '.', '-', one '/')."
+            )
+        return text.upper()
 
 
 class HistoryQuery(serializers.Serializer):
     period = Period(required=False)
     start = Moment(required=False)
     end = Moment(required=False)
+    benchmark = Benchmark(required=False)
 
     def validate(self, attrs: dict) -> dict:
         has_range = "start" in attrs or "end" in attrs
@@ -135,6 +149,11 @@ class HistoryQuery(serializers.Serializer):
         if not has_range:
             attrs.setdefault("period", "1M")
         return attrs
+
+
+class PerformanceQuery(serializers.Serializer):
+    period = Period(PERFORMANCE_PERIODS, default="1Y")
+    benchmark = Benchmark(required=False)
 
 
 class OrdersQuery(serializers.Serializer):

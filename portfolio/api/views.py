@@ -14,12 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portfolio import login_limits, selectors, services
+from portfolio import insights, login_limits, selectors, services
 from portfolio.api import pagination, schema, serializers
 from portfolio.api.errors import ApiError
 from portfolio.api.throttling import TokenRequestThrottle, UserThrottle
 from portfolio.errors import IdempotencyKeyRequired, InvalidParameter, NotFound
 from portfolio.history import PERIODS, InvalidPeriod
+from portfolio.insights import PERFORMANCE_PERIODS
 
 
 class InvalidCredentials(ApiError):
@@ -166,17 +167,90 @@ class HistoryView(AccountView):
                 "time zone. With `end`.",
             ),
             OpenApiParameter("end", type=str, description="Range end; with `start`."),
+            OpenApiParameter(
+                "benchmark",
+                type={"type": "string", "pattern": f"^{serializers.SYMBOL_PATTERN}$"},
+                description="A symbol to compare with (e.g. SPY): adds its series rebased to "
+                "the account's first value, its return and the excess return.",
+            ),
         ],
         responses=schema.responses(200, "History", *schema.ACCOUNT_ERRORS),
     )
     def get(self, request: Request) -> Response:
         account_id = self.account_id(request)
         query = _valid(serializers.HistoryQuery, request.query_params)
+        benchmark = query.pop("benchmark", None)
         try:
             body = selectors.account_history(account_id, **query)
         except InvalidPeriod as invalid:
             raise InvalidParameter(str(invalid)) from None
+        if benchmark is not None:
+            body = insights.with_benchmark(body, benchmark)
         return Response(body)
+
+
+_CONVENTIONS_NOTE = (
+    "Daily simple returns of adjusted closes over the trailing ANALYTICS_WINDOW_DAYS trading "
+    "days, annualised ×252 (volatility ×√252); every answer states its conventions. The "
+    "methods, with worked examples, are in this API's description and docs/analytics.md. "
+    "Computed from daily data, cached for ANALYTICS_CACHE_TTL seconds."
+)
+
+
+class RiskView(AccountView):
+    @extend_schema(
+        summary="Risk decomposition and correlation",
+        description="Portfolio volatility; per holding its weight, volatility, beta against "
+        "the benchmark, contribution to volatility and share of it (the shares sum to 100 %); "
+        "the correlation matrix of the holdings' returns; concentration warnings. Options and "
+        "holdings with too little history are listed apart, with the reason. " + _CONVENTIONS_NOTE,
+        parameters=[schema.ACCOUNT_PARAMETER],
+        responses=schema.responses(200, "Risk", *schema.ACCOUNT_ERRORS),
+    )
+    def get(self, request: Request) -> Response:
+        return Response(insights.account_risk(self.account_id(request)))
+
+
+class FrontierView(AccountView):
+    @extend_schema(
+        summary="Efficient frontier",
+        description="Long-only, fully invested portfolios of the current holdings (cash "
+        "apart) from minimum volatility to maximum return, with the current portfolio, the "
+        "minimum-volatility and maximum-Sharpe portfolios and how much better the frontier "
+        "does at your volatility or your return. Past returns do not predict future ones. "
+        + _CONVENTIONS_NOTE,
+        parameters=[schema.ACCOUNT_PARAMETER],
+        responses=schema.responses(200, "Frontier", *schema.ACCOUNT_ERRORS),
+    )
+    def get(self, request: Request) -> Response:
+        return Response(insights.account_frontier(self.account_id(request)))
+
+
+class PerformanceView(AccountView):
+    @extend_schema(
+        summary="Performance statistics",
+        description="Over a period of daily history: time-weighted and money-weighted "
+        "returns (for the period and annualised), volatility, maximum drawdown with its "
+        "dates, Sharpe, Sortino, and beta and alpha against a benchmark. " + _CONVENTIONS_NOTE,
+        parameters=[
+            schema.ACCOUNT_PARAMETER,
+            OpenApiParameter(
+                "period",
+                enum=PERFORMANCE_PERIODS,
+                description="Default 1Y; MAX is since the account was opened.",
+            ),
+            OpenApiParameter(
+                "benchmark",
+                type={"type": "string", "pattern": f"^{serializers.SYMBOL_PATTERN}$"},
+                description="Default ANALYTICS_BENCHMARK (SPY).",
+            ),
+        ],
+        responses=schema.responses(200, "Performance", *schema.ACCOUNT_ERRORS),
+    )
+    def get(self, request: Request) -> Response:
+        account_id = self.account_id(request)
+        query = _valid(serializers.PerformanceQuery, request.query_params)
+        return Response(insights.account_performance(account_id, **query))
 
 
 class OrdersView(AccountView):

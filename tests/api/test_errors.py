@@ -122,6 +122,10 @@ def redis_gone(settings):
         "/api/portfolio/positions",
         "/api/portfolio/analytics",
         "/api/portfolio/history?period=1M",
+        "/api/portfolio/history?period=1M&benchmark=SPY",
+        "/api/portfolio/risk",
+        "/api/portfolio/frontier",
+        "/api/portfolio/performance?period=3M",
         "/api/assets/AAPL",
     ],
 )

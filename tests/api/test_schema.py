@@ -32,7 +32,7 @@ def test_api_answers_as_documented(live_server, link, spare_accounts, settings_o
         headers={"Authorization": f"Bearer {settings_override}"},  # the schema is for staff
     )
     operations = [result.ok() for result in api.get_all_operations()]
-    assert len(operations) == 13  # the portfolio API's 11, the socket ticket, the stats
+    assert len(operations) == 16  # the portfolio API's 14, the socket ticket, the stats
 
     for operation in operations:
         if mode == GenerationMode.NEGATIVE and not negatable(operation):

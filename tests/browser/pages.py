@@ -28,10 +28,13 @@ def api_path(path: str) -> Callable[[Response], bool]:
     return lambda response: response.url.split("?")[0].endswith(path) and response.ok
 
 
-def open_page(page: Page) -> dict[str, dict]:
-    """Navigate to the page and return the JSON the widgets loaded, by endpoint."""
+FIRST_LOADS = ("summary", "positions", "analytics", "history", "orders")
+
+
+def open_page(page: Page, names: tuple[str, ...] = FIRST_LOADS) -> dict[str, dict]:
+    """Navigate to the page and return the JSON the widgets loaded from the endpoints
+    ``/api/portfolio/<name>`` named, by name."""
     page.goto("about:blank")  # so no answer to an earlier load of the page is caught below
-    names = ("summary", "positions", "analytics", "history", "orders")
     with ExitStack() as waiting:
         answers = {
             name: waiting.enter_context(page.expect_response(api_path(f"/api/portfolio/{name}")))

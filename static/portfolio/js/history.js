@@ -1,5 +1,6 @@
 // The performance chart: one range at a time from the history endpoint, green when the range
-// ended at or above where it started, red otherwise; all-time performance above it.
+// ended at or above where it started, red otherwise; all-time performance above it. A toggle
+// adds the benchmark (SPY) rebased to the account's first value, and the return over it.
 
 import { getJSON } from "./api.js";
 import { Card, chartLibrary, setSigned, toggleGroup } from "./card.js";
@@ -8,6 +9,8 @@ import * as format from "./format.js";
 
 const GREEN = "#3ddc97";
 const RED = "#ff6b6b";
+const BENCHMARK = "#6ea8fe";
+const MUTED = "#9aa3b2";
 const PERIOD_NAMES = {
   "1D": "Today", "1W": "Past week", "1M": "Past month", "6M": "Past 6 months",
   "1Y": "Past year", MAX: "Since you joined",
@@ -24,24 +27,38 @@ export class HistoryChart {
     this.allTime = document.getElementById("all-time");
     this.periodLabel = document.getElementById("period-label");
     this.periodChange = document.getElementById("period-change");
+    this.benchmarkToggle = document.getElementById("benchmark-toggle");
+    this.benchmarkLine = document.getElementById("benchmark-line");
     this.chart = null;
     this.request = 0;
     this.period = toggleGroup(this.card.element, "period", (period) => {
       this.period = period;
       this.load();
     });
+    this.benchmarkToggle.addEventListener("click", () => {
+      const on = this.benchmarkToggle.getAttribute("aria-pressed") !== "true";
+      this.benchmarkToggle.setAttribute("aria-pressed", String(on));
+      this.load();
+    });
+  }
+
+  /** The benchmark's symbol while the toggle is on, else null. */
+  get benchmark() {
+    const on = this.benchmarkToggle.getAttribute("aria-pressed") === "true";
+    return on ? this.benchmarkToggle.dataset.benchmark : null;
   }
 
   async load() {
     const request = ++this.request;          // a slower answer for an older click is dropped
     const period = this.period;
+    const benchmark = this.benchmark;
     this.card.busy(true);
     this.card.clear();
     this.cover.hidden = false;
     try {
-      const history = await getJSON(this.path, { account_id: this.accountId, period });
+      const history = await getJSON(this.path, { account_id: this.accountId, period, benchmark });
       if (request !== this.request) return;
-      this.draw(history, period);
+      this.draw(history, period, benchmark);
       this.card.busy(false);
     } catch (error) {
       if (request !== this.request) return;
@@ -51,7 +68,7 @@ export class HistoryChart {
     }
   }
 
-  draw(history, period) {
+  draw(history, period, benchmark) {
     const all = history.all_time_change || { amount: null, percent: null };
     setSigned(this.allTime, format.change(all.amount, all.percent), format.direction(all.amount));
     this.periodLabel.textContent = PERIOD_NAMES[period];
@@ -71,6 +88,7 @@ export class HistoryChart {
 
     const Chart = chartLibrary();
     const points = known.map((point) => ({ x: point.time, y: Number(point.value) }));  // positions only
+    const compared = this.compare(history, benchmark);
     const dataset = {
       label: "Account value",
       data: points,
@@ -87,11 +105,13 @@ export class HistoryChart {
       maintainAspectRatio: false,
       interaction: { mode: "index", intersect: false },
       plugins: {
-        legend: { display: false },
+        legend: { display: compared !== null, labels: { color: MUTED, boxHeight: 2 } },
         tooltip: {
           callbacks: {
             title: (items) => format.tooltipTime(period, items[0].parsed.x),
-            label: (item) => format.money(known[item.dataIndex].value),
+            label: (item) => (item.datasetIndex === 0
+              ? format.money(known[item.dataIndex].value)
+              : `${compared.label}: ${format.money(compared.known[item.dataIndex].value)}`),
           },
         },
       },
@@ -114,13 +134,52 @@ export class HistoryChart {
         },
       },
     };
+    const datasets = compared ? [dataset, compared.dataset] : [dataset];
     if (this.chart) {
-      this.chart.data.datasets = [dataset];
+      this.chart.data.datasets = datasets;
       this.chart.options = options;
       this.chart.update();
     } else {
-      this.chart = new Chart(this.canvas, { type: "line", data: { datasets: [dataset] }, options });
+      this.chart = new Chart(this.canvas, { type: "line", data: { datasets }, options });
     }
+  }
+
+  /** With the benchmark `symbol` on: its return and the account's excess return written above
+   * the chart, and its dataset and known points (null when it has none in this range). */
+  compare(history, symbol) {
+    this.benchmarkLine.hidden = !symbol;
+    if (!symbol) {
+      delete this.card.element.dataset.benchmarkPoints;
+      return null;
+    }
+    const benchmark = history.benchmark || { symbol, values: [], return: null, excess_return: null };
+    const known = benchmark.values
+      .map((value, index) => ({ value, time: Date.parse(history.timestamps[index]) }))
+      .filter((point) => point.value !== null);
+    this.card.element.dataset.benchmarkPoints = String(known.length);
+    document.getElementById("benchmark-label").textContent = benchmark.symbol;
+    const own = document.getElementById("benchmark-return");
+    setSigned(own, format.signedPercent(benchmark.return), format.direction(benchmark.return));
+    const excess = document.getElementById("excess-return");
+    setSigned(excess, format.signedPercent(benchmark.excess_return), format.direction(benchmark.excess_return));
+    document.getElementById("excess-label").textContent = `You vs ${benchmark.symbol}`;
+    if (!known.length) return null;
+    const label = `${benchmark.symbol} (rebased)`;
+    return {
+      label,
+      known,
+      dataset: {
+        label,
+        data: known.map((point) => ({ x: point.time, y: Number(point.value) })),  // positions only
+        borderColor: BENCHMARK,
+        borderWidth: 1.5,
+        borderDash: [6, 4],
+        pointRadius: 0,
+        pointHitRadius: 8,
+        tension: 0.2,
+        fill: false,
+      },
+    };
   }
 }
 

@@ -5,9 +5,12 @@ import { getJSON } from "./api.js";
 import { AddFunds } from "./add-funds.js";
 import { Analytics } from "./analytics.js";
 import { LiveConnection } from "./connection.js";
+import { Frontier } from "./frontier.js";
 import { HistoryChart } from "./history.js";
 import { Holdings } from "./holdings.js";
 import { LiveValue } from "./live-value.js";
+import { Statistics } from "./performance.js";
+import { Risk } from "./risk.js";
 import { Transactions } from "./transactions.js";
 import { WhatIf } from "./what-if.js";
 
@@ -22,6 +25,11 @@ const analytics = new Analytics({
   path: config.api.analytics, accountId, refreshMs: config.analytics_refresh_ms,
 });
 const transactions = new Transactions({ path: config.api.orders, accountId });
+const statistics = new Statistics({ path: config.api.performance, accountId });
+const risk = new Risk({ path: config.api.risk, accountId, refreshMs: config.analytics_refresh_ms });
+const frontier = new Frontier({
+  path: config.api.frontier, accountId, refreshMs: config.analytics_refresh_ms,
+});
 
 function valued(valuation, source) {
   if (!live.show(valuation)) return;
@@ -59,4 +67,7 @@ holdings.load();
 history.load();
 analytics.start();
 transactions.load();
+statistics.load();
+risk.start();
+frontier.start();
 whatIf.calculate();
