@@ -43,7 +43,13 @@ import requests
 
 from clera.devstack.api_calls import PAGE, Recorder
 from clera.devstack.daphne_process import DaphneProcess
-from clera.devstack.harness import HOST, SANDBOX_CREDENTIALS, django_env, start_services
+from clera.devstack.harness import (
+    HOST,
+    SANDBOX_CREDENTIALS,
+    Services,
+    django_env,
+    start_services,
+)
 from clera.devstack.local_server import ROOT
 from clera.devstack.ports import free_port
 
@@ -123,25 +129,33 @@ def time_endpoints(env: dict, folder: Path, sandbox: str, token: str, rounds: in
     return report
 
 
+def api_stack(stop: ExitStack, folder: Path) -> tuple[Services, dict[str, str], str, str]:
+    """The ``bin/run`` world started (stopped by ``stop``), daphne's environment with throttling
+    off, and a database with one user linked to the first diversified account: the services,
+    the environment, the account id and the user's API token."""
+    services = start_services(stop, WORLD, log=folder / "sandbox.log")
+    env = django_env(
+        folder / "db.sqlite3",
+        **services.settings_env(),
+        API_THROTTLE_RATE="none",
+        LOG_LEVEL="WARNING",
+    )
+    account = next(a["id"] for a in services.accounts() if a["shape"] == "diversified")
+    token = subprocess.run(
+        [sys.executable, "-c", SETUP, account], env=env, cwd=ROOT, capture_output=True,
+        text=True, timeout=300, check=True,
+    ).stdout.split()[-1]  # fmt: skip
+    return services, env, account, token
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=300)
     args = parser.parse_args()
     with ExitStack() as stop, tempfile.TemporaryDirectory(prefix="bench-api-") as folder_name:
         folder = Path(folder_name)
-        services = start_services(stop, WORLD, log=folder / "sandbox.log")
+        services, env, account, token = api_stack(stop, folder)
         sandbox = services.sandbox
-        env = django_env(
-            folder / "db.sqlite3",
-            **services.settings_env(),
-            API_THROTTLE_RATE="none",
-            LOG_LEVEL="WARNING",
-        )
-        account = next(a["id"] for a in services.accounts() if a["shape"] == "diversified")
-        token = subprocess.run(
-            [sys.executable, "-c", SETUP, account], env=env, cwd=ROOT, capture_output=True,
-            text=True, timeout=300, check=True,
-        ).stdout.split()[-1]  # fmt: skip
         holdings = len(
             requests.get(
                 f"{sandbox.origin}/v1/trading/accounts/{account}/positions",

@@ -12,6 +12,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from portfolio import insights  # noqa: E402
 from realtime import serving  # noqa: E402
 from realtime.auth import TicketAuth, TrustedOriginValidator  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
@@ -30,3 +31,6 @@ application = ProtocolTypeRouter(
 # Under daphne: close codes 1001/1008/1013 with reasons, and SIGTERM closes every socket with
 # 1001 before the server stops (see realtime.serving).
 serving.install()
+
+# The risk views' libraries load in the background, off the first request's path.
+insights.preload()

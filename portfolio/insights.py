@@ -9,8 +9,10 @@ Reads only. An account's holdings are valued as every other answer values them
 and ratios per :mod:`portfolio.money`, days as ``YYYY-MM-DD``.
 
 The maths (``risk``, ``frontier``, ``performance``) is imported on first use: pandas, cvxpy
-and empyrical take seconds and ~160 MB to load, which the processes that never answer these
-(the calculator, the consumers, Celery) should not pay.
+and empyrical take seconds and ~80 MB to load, which the processes that never answer these
+(the calculator, the consumers, Celery) should not pay. A web process loads them in the
+background as it starts (:func:`preload`, from ``clera.asgi``), so its first risk view does
+not wait for them.
 
 Each answer is cached per account for ``ANALYTICS_CACHE_TTL`` seconds (daily statistics: the
 warm answer is a cache read); the cache fails open (:mod:`portfolio.cache`).
@@ -18,6 +20,7 @@ warm answer is a cache read); the cache fails open (:mod:`portfolio.cache`).
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -61,8 +64,8 @@ _WARNING_MESSAGES = {
     "holding_weight": "{subject} is {value} % of your portfolio, over the {limit} % limit.",
     "sector_weight": "{subject} is {value} % of your portfolio, over the {limit} % limit for "
     "one sector.",
-    "risk_concentration": "{subject} carries {value} % of your portfolio's risk, more than "
-    "twice its {limit} % share of what is invested.",
+    "risk_concentration": "{subject} carries {value} % of your portfolio's risk, over "
+    "{limit} %: twice its share of what is invested.",
 }
 
 
@@ -114,6 +117,15 @@ def conventions_json(window: tuple[date, date] | None, benchmark: str) -> dict:
         "risk_free_rate": money.share_percent(settings.ANALYTICS_RISK_FREE_RATE),
         "benchmark": benchmark,
     }
+
+
+def preload() -> None:
+    """Import the maths on a thread of its own, now (see the module docstring)."""
+    threading.Thread(target=_import_maths, name="insights-preload", daemon=True).start()
+
+
+def _import_maths() -> None:
+    from . import frontier, performance  # noqa: F401
 
 
 def conventions() -> Conventions:

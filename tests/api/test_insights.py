@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import requests
 from django.conf import settings
+from scipy.optimize import brentq
 
 from marketdata.market_history import last_completed_day
 
@@ -210,6 +211,7 @@ def test_performance_recomputes_from_the_history_and_the_benchmark(
         period="3M", timeframe="1D", pnl_reset="no_reset",
     )  # fmt: skip
     equity = history["equity"]
+    assert all(equity)  # every point has money in it: the steps below line up with the days
     flows = [0.0] * len(equity)
     for kind, amounts in (history.get("cashflow") or {}).items():
         if kind.upper() in ("CSD", "CSW", "JNLC", "JNLS", "ACATC", "ACATS"):
@@ -237,7 +239,28 @@ def test_performance_recomputes_from_the_history_and_the_benchmark(
     assert pct(body["excess_return"]) == pytest.approx(
         pct(body["time_weighted_return"]) - pct(body["benchmark"]["return"]), abs=0.0002
     )
-    assert body["money_weighted_return"] is not None
+    on_day = [spy[max(d for d in spy if d <= day)] for day in days]
+    market = np.array([on_day[i] / on_day[i - 1] - 1 for i in range(1, len(days))])
+    rf = 0.04 / ANNUAL
+    mine, theirs = np.array(steps) - rf, market - rf
+    assert float(body["sharpe"]) == pytest.approx(
+        mine.mean() / mine.std(ddof=1) * np.sqrt(ANNUAL), abs=0.0002
+    )
+    downside = np.sqrt(np.mean(np.minimum(mine, 0) ** 2)) * np.sqrt(ANNUAL)
+    assert float(body["sortino"]) == pytest.approx(mine.mean() * ANNUAL / downside, abs=0.0002)
+    beta = np.cov(mine, theirs, ddof=1)[0, 1] / theirs.var(ddof=1)
+    assert float(body["beta"]) == pytest.approx(beta, abs=0.0002)
+    alpha = (1 + (mine - beta * theirs).mean()) ** ANNUAL - 1
+    assert pct(body["alpha"]) == pytest.approx(alpha, abs=0.0002)
+    # Money-weighted: the rate at which the investor's money in and out nets to zero.
+    paid = [(days[0], -float(equity[0]))]
+    paid += [(days[i], -flows[i]) for i in range(1, len(days)) if flows[i]]
+    paid.append((days[-1], float(equity[-1])))
+    flows_in_years = [(amount, (day - days[0]).days / 365) for day, amount in paid]
+    rate = brentq(lambda r: sum(a / (1 + r) ** y for a, y in flows_in_years), -0.99, 100)
+    span = (days[-1] - days[0]).days / 365
+    assert pct(body["annualized"]["money_weighted_return"]) == pytest.approx(rate, abs=0.0001)
+    assert pct(body["money_weighted_return"]) == pytest.approx((1 + rate) ** span - 1, abs=0.0001)
     assert (
         body["explanations"]["time_weighted_return"]
         and body["explanations"]["money_weighted_return"]
