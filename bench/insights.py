@@ -34,7 +34,7 @@ from pathlib import Path
 import redis
 import requests
 
-from bench.api import WORLD, api_stack, daphne, nearest_rank
+from bench.api import WORLD, api_stack, daphne, nearest_rank, time_rounds
 from clera.devstack.harness import SANDBOX_CREDENTIALS
 
 ENDPOINTS = (
@@ -112,7 +112,6 @@ def main() -> None:
         cache = redis.Redis.from_url(services.redis_url)
         headers = {"Authorization": f"Token {token}"}
         cold: dict[str, list[float]] = {path: [] for path in ENDPOINTS}
-        warm: dict[str, list[float]] = {path: [] for path in ("/health", *ENDPOINTS)}
         with daphne(env, folder, sandbox) as server, requests.Session() as session:
             session.get(server.origin + "/health", timeout=30).raise_for_status()
             for _ in range(args.cold):
@@ -123,12 +122,9 @@ def main() -> None:
                         server.origin + path, headers=headers, timeout=60
                     ).raise_for_status()
                     cold[path].append(time.perf_counter() - started)
-            for _ in range(args.rounds):
-                for path in warm:
-                    started = time.perf_counter()
-                    answer = session.get(server.origin + path, headers=headers, timeout=30)
-                    warm[path].append(time.perf_counter() - started)
-                    answer.raise_for_status()
+            warm = time_rounds(
+                session, server.origin, ("/health", *ENDPOINTS), headers, args.rounds
+            )
         health = warm["/health"]
         figures = {
             "bench": "insights",

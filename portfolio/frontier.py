@@ -13,7 +13,7 @@ volatility, all annual. Fewer than two measured holdings: no curve, explained.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -172,21 +172,25 @@ class EfficientSet:
 
     def return_at_volatility(self, volatility: float) -> float | None:
         """The highest return at most ``volatility`` reaches; None below the least volatility."""
-        optimizer = self._optimizer()
-        try:
-            optimizer.efficient_risk(float(volatility))
-        except (ValueError, OptimizationError):
-            return None
-        return self._point(optimizer).expected_return
+        point = self._efficient(EfficientFrontier.efficient_risk, volatility)
+        return None if point is None else point.expected_return
 
     def volatility_at_return(self, target: float) -> float | None:
         """The least volatility earning at least ``target``; None above the highest return."""
+        point = self._efficient(EfficientFrontier.efficient_return, target)
+        return None if point is None else point.volatility
+
+    def _efficient(
+        self, question: Callable[[EfficientFrontier, float], object], target: float
+    ) -> FrontierPoint | None:
+        """The portfolio ``question`` (``efficient_risk`` or ``efficient_return``) picks for
+        ``target``; None when the frontier does not reach it (the solver refuses)."""
         optimizer = self._optimizer()
         try:
-            optimizer.efficient_return(float(target))
+            question(optimizer, float(target))
         except (ValueError, OptimizationError):
             return None
-        return self._point(optimizer).volatility
+        return self._point(optimizer)
 
     def _optimizer(self) -> EfficientFrontier:
         return EfficientFrontier(

@@ -3,6 +3,7 @@
 // answers the first result instead of moving money twice); a different amount gets a new one.
 
 import { postJSON } from "./api.js";
+import { byId } from "./card.js";
 import { centsToString, toCents } from "./decimal.js";
 import * as format from "./format.js";
 
@@ -12,13 +13,10 @@ export class AddFunds {
     this.accountId = accountId;
     this.maxCents = toCents(maxAmount);
     this.maxAmount = maxAmount;
-    this.dialog = document.getElementById("add-funds");
-    this.form = document.getElementById("add-funds-form");
-    this.amount = document.getElementById("add-funds-amount");
-    this.message = document.getElementById("add-funds-message");
-    this.submit = document.getElementById("add-funds-submit");
-    this.outcome = document.getElementById("add-funds-outcome");
-    this.outcomeText = document.getElementById("add-funds-outcome-text");
+    [this.dialog, this.form, this.amount, this.message] =
+      byId("add-funds", "add-funds-form", "add-funds-amount", "add-funds-message");
+    [this.submit, this.outcome, this.outcomeText] =
+      byId("add-funds-submit", "add-funds-outcome", "add-funds-outcome-text");
     document.getElementById("add-funds-hint").textContent =
       `From your linked bank, up to ${format.money(maxAmount)} at a time.`;
     document.getElementById("add-funds-open").addEventListener("click", () => this.open());

@@ -1,9 +1,8 @@
 // Risk and diversification gauges and the allocation pie: both from the analytics endpoint,
-// fetched together and refreshed every few minutes (scores move slowly; definitions and
-// worked examples in docs/analytics.md).
+// fetched together and refreshed every few minutes (page.js; scores move slowly; definitions
+// and worked examples in docs/analytics.md).
 
-import { getJSON } from "./api.js";
-import { Card, chartLibrary, el, toggleGroup } from "./card.js";
+import { Card, chartLibrary, drawChart, el, toggleGroup } from "./card.js";
 import * as format from "./format.js";
 
 const PALETTE = [
@@ -11,47 +10,16 @@ const PALETTE = [
   "#4dabf7", "#e599f7", "#a9e34b", "#ff6b6b", "#74c0fc", "#ffd8a8", "#96f2d7",
 ];
 
-export class Analytics {
-  constructor({ path, accountId, refreshMs }) {
-    this.path = path;
-    this.accountId = accountId;
-    this.refreshMs = refreshMs;
-    this.scores = new Scores();
-    this.allocation = new Allocation();
-  }
-
-  start() {
-    this.load();
-    setInterval(() => this.load(), this.refreshMs);
-  }
-
-  async load() {
-    this.scores.card.busy(true);
-    this.allocation.card.busy(true);
-    try {
-      const analytics = await getJSON(this.path, { account_id: this.accountId });
-      this.scores.show(analytics);
-      this.allocation.show(analytics.allocation);
-    } catch (error) {
-      const retry = () => this.load();
-      this.scores.card.fail(`Couldn't load your scores: ${error.message}`, retry);
-      this.allocation.card.fail(`Couldn't load your allocation: ${error.message}`, retry);
-    }
-  }
-}
-
-class Scores {
+export class Scores {
   constructor() {
-    this.card = new Card("scores");
+    this.card = new Card("scores", "your scores");
     this.updated = document.getElementById("scores-updated");
   }
 
   show(analytics) {
-    this.card.clear();
     this.gauge("risk", analytics.risk, (score) => 120 - score * 12);           // green -> red
     this.gauge("diversification", analytics.diversification, (score) => score * 12);
     this.updated.textContent = `Updated ${format.clock(analytics.as_of)}`;
-    this.card.busy(false);
   }
 
   gauge(name, { score, label, explanation }, hue) {
@@ -68,12 +36,10 @@ class Scores {
   }
 }
 
-class Allocation {
+export class Allocation {
   constructor() {
-    this.card = new Card("allocation");
-    this.canvas = document.getElementById("allocation-chart");
-    this.cover = document.getElementById("allocation-cover");
-    this.legend = document.getElementById("allocation-legend");
+    this.card = new Card("allocation", "your allocation");
+    [this.canvas, this.cover, this.legend] = this.card.parts("chart", "cover", "legend");
     this.data = null;
     this.chart = null;
     this.view = toggleGroup(this.card.element, "view", (view) => {
@@ -82,12 +48,10 @@ class Allocation {
     });
   }
 
-  show(allocation) {
-    this.data = allocation;
-    this.card.clear();
+  show(analytics) {
+    this.data = analytics.allocation;
     try {
       this.draw();
-      this.card.busy(false);
     } catch (error) {
       this.card.fail(error.message, () => this.draw());
     }
@@ -131,13 +95,8 @@ class Allocation {
       },
     };
     const labels = slices.map((slice) => slice.name);
-    if (this.chart) {
-      this.chart.data = { labels, datasets: [dataset] };
-      this.chart.options = options;
-      this.chart.update();
-    } else {
-      this.chart = new Chart(this.canvas, { type: "doughnut", data: { labels, datasets: [dataset] }, options });
-    }
+    const data = { labels, datasets: [dataset] };
+    this.chart = drawChart(Chart, this.chart, this.canvas, { type: "doughnut", data, options });
     this.cover.hidden = true;
   }
 }

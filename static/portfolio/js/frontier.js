@@ -3,8 +3,7 @@
 // mixes on a scatter chart, and in words what the frontier offers at the current volatility
 // and return. Method and a worked example: docs/analytics.md.
 
-import { getJSON } from "./api.js";
-import { Card, chartLibrary, el } from "./card.js";
+import { Card, EndpointWidget, chartLibrary, drawChart, el } from "./card.js";
 import { compareDecimal } from "./decimal.js";
 import * as figures from "./figures.js";
 import * as format from "./format.js";
@@ -18,38 +17,18 @@ const MARKS = [
 const CURVE = "#6ea8fe";
 const MUTED = "#9aa3b2";
 
-export class Frontier {
-  constructor({ path, accountId, refreshMs }) {
-    this.card = new Card("frontier");
-    this.path = path;
-    this.accountId = accountId;
-    this.refreshMs = refreshMs;
-    this.canvas = document.getElementById("frontier-chart");
-    this.cover = document.getElementById("frontier-cover");
-    this.empty = document.getElementById("frontier-empty");
-    this.figures = document.getElementById("frontier-figures");
-    this.excluded = document.getElementById("frontier-excluded");
-    this.disclaimer = document.getElementById("frontier-disclaimer");
+export class Frontier extends EndpointWidget {
+  constructor(source) {
+    super(source);
+    this.card = new Card("frontier", "your efficient frontier");
+    [this.canvas, this.cover, this.empty, this.figures, this.excluded, this.disclaimer] =
+      this.card.parts("chart", "cover", "empty", "figures", "excluded", "disclaimer");
     this.chart = null;
   }
 
-  start() {
-    this.load();
-    setInterval(() => this.load(), this.refreshMs);
-  }
-
   async load() {
-    this.card.busy(true);
-    try {
-      const frontier = await getJSON(this.path, { account_id: this.accountId });
-      this.card.clear();
-      this.show(frontier);
-      this.card.busy(false);
-    } catch (error) {
-      this.card.fail(`Couldn't load your efficient frontier: ${error.message}`, () => this.load());
-    } finally {
-      this.cover.hidden = true;
-    }
+    await this.read();
+    this.cover.hidden = true;
   }
 
   show(frontier) {
@@ -141,12 +120,6 @@ export class Frontier {
       },
       scales: { x: axis("Volatility (a year)"), y: axis("Return (a year)") },
     };
-    if (this.chart) {
-      this.chart.data.datasets = datasets;
-      this.chart.options = options;
-      this.chart.update();
-    } else {
-      this.chart = new Chart(this.canvas, { type: "scatter", data: { datasets }, options });
-    }
+    this.chart = drawChart(Chart, this.chart, this.canvas, { type: "scatter", data: { datasets }, options });
   }
 }

@@ -2,8 +2,7 @@
 // ended at or above where it started, red otherwise; all-time performance above it. A toggle
 // adds the benchmark (SPY) rebased to the account's first value, and the return over it.
 
-import { getJSON } from "./api.js";
-import { Card, chartLibrary, setSigned, toggleGroup } from "./card.js";
+import { Card, EndpointWidget, byId, chartLibrary, drawChart, setSigned, toggleGroup } from "./card.js";
 import { compareDecimal } from "./decimal.js";
 import * as format from "./format.js";
 
@@ -16,21 +15,14 @@ const PERIOD_NAMES = {
   "1Y": "Past year", MAX: "Since you joined",
 };
 
-export class HistoryChart {
-  constructor({ path, accountId }) {
-    this.card = new Card("history");
-    this.path = path;
-    this.accountId = accountId;
-    this.canvas = document.getElementById("history-chart");
-    this.cover = document.getElementById("history-cover");
-    this.empty = document.getElementById("history-empty");
-    this.allTime = document.getElementById("all-time");
-    this.periodLabel = document.getElementById("period-label");
-    this.periodChange = document.getElementById("period-change");
-    this.benchmarkToggle = document.getElementById("benchmark-toggle");
-    this.benchmarkLine = document.getElementById("benchmark-line");
+export class HistoryChart extends EndpointWidget {
+  constructor(source) {
+    super(source);
+    this.card = new Card("history", "your performance");
+    [this.canvas, this.cover, this.empty] = this.card.parts("chart", "cover", "empty");
+    [this.allTime, this.periodLabel, this.periodChange, this.benchmarkToggle, this.benchmarkLine] =
+      byId("all-time", "period-label", "period-change", "benchmark-toggle", "benchmark-line");
     this.chart = null;
-    this.request = 0;
     this.period = toggleGroup(this.card.element, "period", (period) => {
       this.period = period;
       this.load();
@@ -49,26 +41,14 @@ export class HistoryChart {
   }
 
   async load() {
-    const request = ++this.request;          // a slower answer for an older click is dropped
-    const period = this.period;
-    const benchmark = this.benchmark;
-    this.card.busy(true);
     this.card.clear();
     this.cover.hidden = false;
-    try {
-      const history = await getJSON(this.path, { account_id: this.accountId, period, benchmark });
-      if (request !== this.request) return;
-      this.draw(history, period, benchmark);
-      this.card.busy(false);
-    } catch (error) {
-      if (request !== this.request) return;
-      this.card.fail(`Couldn't load your performance: ${error.message}`, () => this.load());
-    } finally {
-      if (request === this.request) this.cover.hidden = true;
-    }
+    if (await this.read({ period: this.period, benchmark: this.benchmark })) this.cover.hidden = true;
   }
 
-  draw(history, period, benchmark) {
+  /** The answer of the latest read (an older one is dropped), so of the range and benchmark chosen now. */
+  show(history) {
+    const { period, benchmark } = this;
     const all = history.all_time_change || { amount: null, percent: null };
     setSigned(this.allTime, format.change(all.amount, all.percent), format.direction(all.amount));
     this.periodLabel.textContent = PERIOD_NAMES[period];
@@ -135,13 +115,7 @@ export class HistoryChart {
       },
     };
     const datasets = compared ? [dataset, compared.dataset] : [dataset];
-    if (this.chart) {
-      this.chart.data.datasets = datasets;
-      this.chart.options = options;
-      this.chart.update();
-    } else {
-      this.chart = new Chart(this.canvas, { type: "line", data: { datasets }, options });
-    }
+    this.chart = drawChart(Chart, this.chart, this.canvas, { type: "line", data: { datasets }, options });
   }
 
   /** With the benchmark `symbol` on: its return and the account's excess return written above

@@ -3,8 +3,7 @@
 // green or red when it moves. Sortable by any column, exactly (decimal strings compared as
 // decimals).
 
-import { getJSON } from "./api.js";
-import { Card, el } from "./card.js";
+import { Card, EndpointWidget, el } from "./card.js";
 import { compareDecimal } from "./decimal.js";
 import * as format from "./format.js";
 
@@ -26,11 +25,10 @@ const LIVE_FIELDS = [
   "day_change", "day_change_percent", "price_at", "qty",
 ];
 
-export class Holdings {
-  constructor({ path, accountId }) {
-    this.card = new Card("holdings");
-    this.path = path;
-    this.accountId = accountId;
+export class Holdings extends EndpointWidget {
+  constructor(source) {
+    super(source);
+    this.card = new Card("holdings", "your holdings");
     this.body = document.getElementById("holdings-body");
     this.headers = [...this.card.element.querySelectorAll("th[data-key]")];
     this.rows = new Map();                     // symbol -> {holding, tr}
@@ -43,22 +41,14 @@ export class Holdings {
     }
   }
 
-  async load() {
-    this.card.busy(true);
-    try {
-      const positions = await getJSON(this.path, { account_id: this.accountId });
-      this.rows.clear();
-      for (const holding of positions.positions) this.rows.set(holding.symbol, { holding, tr: null });
-      this.loaded = true;
-      this.card.clear();
-      this.render();
-      this.card.busy(false);
-      if (!this.marked) {
-        this.marked = true;
-        performance.mark("clera:holdings");
-      }
-    } catch (error) {
-      this.card.fail(`Couldn't load your holdings: ${error.message}`, () => this.load());
+  show(positions) {
+    this.rows.clear();
+    for (const holding of positions.positions) this.rows.set(holding.symbol, { holding, tr: null });
+    this.loaded = true;
+    this.render();
+    if (!this.marked) {
+      this.marked = true;
+      performance.mark("clera:holdings");
     }
   }
 

@@ -1,6 +1,6 @@
 // Total value and today's return, and the badge saying how fresh they are.
 
-import { Card, el, setSigned } from "./card.js";
+import { Card, byId, el, setSigned } from "./card.js";
 import * as format from "./format.js";
 
 const STATE_TEXT = {
@@ -13,13 +13,9 @@ const STATE_TEXT = {
 export class LiveValue {
   constructor({ pollMs, loginUrl }) {
     this.card = new Card("live");
-    this.total = document.getElementById("total-value");
-    this.today = document.getElementById("today-return");
-    this.note = document.getElementById("live-note");
-    this.asOf = document.getElementById("live-as-of");
-    this.badge = document.getElementById("live-status");
-    this.badgeText = document.getElementById("live-status-text");
-    this.latency = document.getElementById("live-latency");
+    [this.total, this.today] = byId("total-value", "today-return");
+    [this.note, this.asOf, this.badge, this.badgeText, this.latency] =
+      this.card.parts("note", "as-of", "status", "status-text", "latency");
     this.pollSeconds = Math.round(pollMs / 1000);
     this.loginUrl = loginUrl;
     this.shownAsOf = 0;

@@ -3,14 +3,15 @@
 
 import { getJSON } from "./api.js";
 import { AddFunds } from "./add-funds.js";
-import { Analytics } from "./analytics.js";
+import { Allocation, Scores } from "./analytics.js";
+import { EndpointWidget } from "./card.js";
 import { LiveConnection } from "./connection.js";
 import { Frontier } from "./frontier.js";
 import { HistoryChart } from "./history.js";
 import { Holdings } from "./holdings.js";
 import { LiveValue } from "./live-value.js";
 import { Statistics } from "./performance.js";
-import { Risk } from "./risk.js";
+import { CorrelationHeatmap, RiskContributions } from "./risk.js";
 import { Transactions } from "./transactions.js";
 import { WhatIf } from "./what-if.js";
 
@@ -21,15 +22,18 @@ const live = new LiveValue({ pollMs: config.poll_ms, loginUrl: config.login_url 
 const holdings = new Holdings({ path: config.api.positions, accountId });
 const whatIf = new WhatIf();
 const history = new HistoryChart({ path: config.api.history, accountId });
-const analytics = new Analytics({
-  path: config.api.analytics, accountId, refreshMs: config.analytics_refresh_ms,
-});
+// Scores and allocation share the analytics answer, the risk cards the risk answer; both are
+// read again every few minutes (scores move slowly, risk weights with prices).
+const refreshMs = config.analytics_refresh_ms;
+const analytics = new EndpointWidget(
+  { path: config.api.analytics, accountId, refreshMs }, new Scores(), new Allocation(),
+);
 const transactions = new Transactions({ path: config.api.orders, accountId });
 const statistics = new Statistics({ path: config.api.performance, accountId });
-const risk = new Risk({ path: config.api.risk, accountId, refreshMs: config.analytics_refresh_ms });
-const frontier = new Frontier({
-  path: config.api.frontier, accountId, refreshMs: config.analytics_refresh_ms,
-});
+const risk = new EndpointWidget(
+  { path: config.api.risk, accountId, refreshMs }, new RiskContributions(), new CorrelationHeatmap(),
+);
+const frontier = new Frontier({ path: config.api.frontier, accountId, refreshMs });
 
 function valued(valuation, source) {
   if (!live.show(valuation)) return;

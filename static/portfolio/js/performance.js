@@ -3,37 +3,23 @@
 // then volatility, the worst drawdown with its dates, Sharpe, Sortino, beta and alpha against
 // the benchmark, and the benchmark's own return. Definitions: docs/analytics.md.
 
-import { getJSON } from "./api.js";
-import { Card, setSigned, toggleGroup } from "./card.js";
+import { Card, EndpointWidget, setSigned, toggleGroup } from "./card.js";
 import * as figures from "./figures.js";
 import * as format from "./format.js";
 
-export class Statistics {
-  constructor({ path, accountId }) {
-    this.card = new Card("statistics");
-    this.path = path;
-    this.accountId = accountId;
-    this.request = 0;
+export class Statistics extends EndpointWidget {
+  constructor(source) {
+    super(source);
+    this.card = new Card("statistics", "your return figures");
     this.period = toggleGroup(this.card.element, "period", (period) => {
       this.period = period;
       this.load();
     });
   }
 
-  async load() {
-    const request = ++this.request;          // a slower answer for an older click is dropped
-    const period = this.period;
-    this.card.busy(true);
+  load() {
     this.card.clear();
-    try {
-      const statistics = await getJSON(this.path, { account_id: this.accountId, period });
-      if (request !== this.request) return;
-      this.show(statistics);
-      this.card.busy(false);
-    } catch (error) {
-      if (request !== this.request) return;
-      this.card.fail(`Couldn't load your return figures: ${error.message}`, () => this.load());
-    }
+    return this.read({ period: this.period });
   }
 
   show(statistics) {

@@ -3,53 +3,18 @@
 // volatility against its weight, its volatility and beta, the warnings) and the correlation
 // heatmap. Methods and a worked example: docs/analytics.md.
 
-import { getJSON } from "./api.js";
-import { Card, el } from "./card.js";
+import { Card, byId, el } from "./card.js";
 import * as figures from "./figures.js";
 import * as format from "./format.js";
 
-export class Risk {
-  constructor({ path, accountId, refreshMs }) {
-    this.path = path;
-    this.accountId = accountId;
-    this.refreshMs = refreshMs;
-    this.contributions = new RiskContributions();
-    this.correlation = new CorrelationHeatmap();
-  }
-
-  start() {
-    this.load();
-    setInterval(() => this.load(), this.refreshMs);   // weights move with prices
-  }
-
-  async load() {
-    this.contributions.card.busy(true);
-    this.correlation.card.busy(true);
-    try {
-      const risk = await getJSON(this.path, { account_id: this.accountId });
-      this.contributions.show(risk);
-      this.correlation.show(risk);
-    } catch (error) {
-      const retry = () => this.load();
-      this.contributions.card.fail(`Couldn't load your risk breakdown: ${error.message}`, retry);
-      this.correlation.card.fail(`Couldn't load how your holdings move together: ${error.message}`, retry);
-    }
-  }
-}
-
-class RiskContributions {
+export class RiskContributions {
   constructor() {
-    this.card = new Card("risk-contributions");
-    this.volatility = document.getElementById("portfolio-volatility");
-    this.explanation = document.getElementById("risk-explanation");
-    this.warnings = document.getElementById("risk-warnings");
-    this.body = document.getElementById("risk-body");
-    this.excluded = document.getElementById("risk-excluded");
-    this.conventions = document.getElementById("risk-conventions");
+    this.card = new Card("risk-contributions", "your risk breakdown");
+    [this.volatility, this.explanation, this.warnings, this.body, this.excluded, this.conventions] = byId(
+      "portfolio-volatility", "risk-explanation", "risk-warnings", "risk-body", "risk-excluded", "risk-conventions");
   }
 
   show(risk) {
-    this.card.clear();
     this.volatility.textContent = format.percent(risk.volatility);
     this.explanation.textContent = risk.explanation || "";
     this.warnings.replaceChildren(...risk.warnings.map((warning) => el("li",
@@ -58,7 +23,6 @@ class RiskContributions {
     this.rows(risk);
     figures.showExcluded(this.excluded, risk.excluded);
     this.conventions.textContent = figures.conventions(risk.conventions);
-    this.card.busy(false);
   }
 
   rows(risk) {
@@ -119,30 +83,23 @@ function meaning(value) {
     : `they tend to move in opposite directions (${strength})`;
 }
 
-class CorrelationHeatmap {
+export class CorrelationHeatmap {
   constructor() {
-    this.card = new Card("correlation");
-    this.box = document.getElementById("correlation-box");
-    this.readout = document.getElementById("correlation-readout");
-    this.conventions = document.getElementById("correlation-conventions");
+    this.card = new Card("correlation", "how your holdings move together");
+    [this.box, this.readout, this.conventions] = this.card.parts("box", "readout", "conventions");
     this.drawn = null;
   }
 
   show(risk) {
-    this.card.clear();
     const { symbols, matrix } = risk.correlation;
     this.conventions.textContent = figures.conventions(risk.conventions);
     const drawn = JSON.stringify(risk.correlation);
-    if (drawn === this.drawn) {               // a refresh with the same matrix keeps focus
-      this.card.busy(false);
-      return;
-    }
+    if (drawn === this.drawn) return;         // a refresh with the same matrix keeps focus
     this.drawn = drawn;
     this.readout.hidden = symbols.length < 2;
     if (symbols.length < 2) {
       this.box.replaceChildren(el("p", { className: "fine heatmap-empty" },
         "Correlation needs at least two holdings with enough daily history."));
-      this.card.busy(false);
       return;
     }
     const table = el("table", { className: "heatmap", role: "grid", "aria-readonly": "true",
@@ -166,7 +123,6 @@ class CorrelationHeatmap {
     table.addEventListener("focusin", (event) => this.explain(event.target));
     table.addEventListener("mouseover", (event) => this.explain(event.target));
     this.box.replaceChildren(table);
-    this.card.busy(false);
   }
 
   /** Arrow keys, Home and End move between cells (one tab stop for the whole grid). */

@@ -1,25 +1,19 @@
 // Orders, newest first, a page at a time ("Load more" follows the API's cursor), filtered by
 // status (open, closed, all).
 
-import { getJSON } from "./api.js";
-import { Card, el } from "./card.js";
+import { Card, EndpointWidget, el } from "./card.js";
 import * as format from "./format.js";
 
 const PAGE_SIZE = 15;
 // Alpaca's "closed" orders (the API's status=closed); every other status is open.
 const CLOSED = new Set(["filled", "canceled", "expired", "rejected", "replaced", "done_for_day"]);
 
-export class Transactions {
-  constructor({ path, accountId }) {
-    this.card = new Card("transactions");
-    this.path = path;
-    this.accountId = accountId;
-    this.body = document.getElementById("transactions-body");
-    this.status = document.getElementById("transactions-status");
-    this.more = document.getElementById("transactions-more");
-    this.empty = document.getElementById("transactions-empty");
-    this.cursor = null;
-    this.request = 0;
+export class Transactions extends EndpointWidget {
+  constructor(source) {
+    super(source);
+    this.card = new Card("transactions", "your transactions");
+    [this.body, this.status, this.more, this.empty] = this.card.parts("body", "status", "more", "empty");
+    this.cursor = null;                          // where the next page starts; null: the first
     this.status.addEventListener("change", () => this.load());
     this.more.addEventListener("click", () => this.loadMore());
   }
@@ -27,11 +21,11 @@ export class Transactions {
   /** The first page for the chosen status, replacing what is shown. */
   load() {
     this.cursor = null;
-    return this.fetch(true);
+    return this.fetch();
   }
 
   loadMore() {
-    return this.fetch(false);
+    return this.fetch();
   }
 
   /** Order events from the socket: a shown order changes in place; a new one that passes
@@ -50,36 +44,24 @@ export class Transactions {
     this.empty.hidden = this.body.children.length > 0;
   }
 
-  async fetch(fresh) {
-    const request = ++this.request;
-    this.card.busy(true);
+  async fetch() {
     this.more.disabled = true;
     this.more.textContent = "Loading…";
-    try {
-      const page = await getJSON(this.path, {
-        account_id: this.accountId,
-        status: this.status.value,
-        limit: PAGE_SIZE,
-        cursor: fresh ? null : this.cursor,
-      });
-      if (request !== this.request) return;
-      const rows = page.orders.map(row);
-      if (fresh) this.body.replaceChildren(...rows);
-      else this.body.append(...rows);
-      this.cursor = page.next_cursor;
-      this.more.hidden = !this.cursor;
-      this.empty.hidden = this.body.children.length > 0;
-      this.card.clear();
-      this.card.busy(false);
-    } catch (error) {
-      if (request !== this.request) return;
-      this.card.fail(`Couldn't load your transactions: ${error.message}`, () => this.fetch(fresh));
-    } finally {
-      if (request === this.request) {
-        this.more.disabled = false;
-        this.more.textContent = "Load more";
-      }
+    const page = { status: this.status.value, limit: PAGE_SIZE, cursor: this.cursor };
+    if (await this.read(page, () => this.fetch())) {
+      this.more.disabled = false;
+      this.more.textContent = "Load more";
     }
+  }
+
+  /** The latest fetch's page (an older one is dropped): the first replaces what is shown. */
+  show(page) {
+    const rows = page.orders.map(row);
+    if (this.cursor === null) this.body.replaceChildren(...rows);
+    else this.body.append(...rows);
+    this.cursor = page.next_cursor;
+    this.more.hidden = !this.cursor;
+    this.empty.hidden = this.body.children.length > 0;
   }
 }
 

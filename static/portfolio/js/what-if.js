@@ -12,15 +12,9 @@ const MAX_YEARS = 50;
 export class WhatIf {
   constructor() {
     this.card = new Card("what-if");
-    this.form = document.getElementById("what-if-form");
-    this.initial = document.getElementById("what-if-initial");
-    this.contribution = document.getElementById("what-if-contribution");
-    this.frequency = document.getElementById("what-if-frequency");
-    this.years = document.getElementById("what-if-years");
-    this.error = document.getElementById("what-if-error");
-    this.value = document.getElementById("what-if-value");
-    this.breakdown = document.getElementById("what-if-breakdown");
-    this.canvas = document.getElementById("what-if-chart");
+    [this.form, this.initial, this.contribution, this.frequency, this.years] =
+      this.card.parts("form", "initial", "contribution", "frequency", "years");
+    [this.error, this.value, this.breakdown, this.canvas] = this.card.parts("error", "value", "breakdown", "chart");
     this.chart = null;
     this.initialEdited = false;
     this.initial.addEventListener("input", () => { this.initialEdited = true; });
