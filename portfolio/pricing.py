@@ -46,35 +46,44 @@ PriceSource = Literal["trade", "quote", "position", "previous_close", "cost", "l
 _BROKER_READS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="broker-reads")
 
 
+def fresh_price(
+    cached: CachedPrice | None, now: datetime
+) -> tuple[Decimal, PriceSource, datetime] | None:
+    """A fresh trade, else a fresh quote's midpoint, with its source and moment; None when
+    neither is fresh (at most TRADE_FRESHNESS_SECONDS old)."""
+    if cached is None:
+        return None
+    oldest = now - timedelta(seconds=settings.TRADE_FRESHNESS_SECONDS)
+    if cached.trade_price is not None and cached.trade_at and cached.trade_at >= oldest:
+        return cached.trade_price, "trade", cached.trade_at
+    mid = cached.mid
+    if mid is not None and cached.quote_at and cached.quote_at >= oldest:
+        return mid, "quote", cached.quote_at
+    return None
+
+
 def valuation_price(
     cached: CachedPrice | None, last_known: Decimal, now: datetime
 ) -> tuple[Decimal, PriceSource, datetime | None]:
-    """The price that values a holding, its source, and when it was set: a fresh trade, else a
-    fresh quote's midpoint, else ``last_known`` (the position's price: options, unstreamed
-    symbols, a quiet market) as ``position`` with no moment."""
-    if cached is not None:
-        oldest = now - timedelta(seconds=settings.TRADE_FRESHNESS_SECONDS)
-        if cached.trade_price is not None and cached.trade_at and cached.trade_at >= oldest:
-            return cached.trade_price, "trade", cached.trade_at
-        mid = cached.mid
-        if mid is not None and cached.quote_at and cached.quote_at >= oldest:
-            return mid, "quote", cached.quote_at
-    return last_known, "position", None
+    """The price that values a holding, its source, and when it was set: :func:`fresh_price`,
+    else ``last_known`` (the position's price: options, unstreamed symbols, a quiet market) as
+    ``position`` with no moment."""
+    return fresh_price(cached, now) or (last_known, "position", None)
 
 
 def streamed_price(
     cached: CachedPrice, now: datetime
 ) -> tuple[Decimal, PriceSource, datetime | None] | None:
-    """A streamed symbol's price for ``price_update``: :func:`valuation_price`'s when fresh,
-    else the newest trade or quote seen (``last``); None when it has neither."""
+    """A streamed symbol's price for ``price_update``: :func:`fresh_price`, else the newest
+    trade or quote seen (``last``); None when it has neither."""
+    fresh = fresh_price(cached, now)
+    if fresh is not None:
+        return fresh
     last = cached.trade_price if cached.trade_price is not None else cached.mid
     if last is None:
         return None
-    price, source, at = valuation_price(cached, last, now)
-    if at is not None:
-        return price, source, at
     stamps = [moment for moment in (cached.trade_at, cached.quote_at) if moment is not None]
-    return price, "last", max(stamps) if stamps else None
+    return last, "last", max(stamps) if stamps else None
 
 
 def _broker_holding(position: Position) -> HoldingInput:

@@ -19,12 +19,16 @@ prices changed and accounts whose cash or holdings changed. One pass (:meth:`Cal
 3. coalesces: an account pushed less than MIN_UPDATE_INTERVAL ago is put off until its interval
    ends — then it is valued from the newest prices, so the final state is always delivered
    (trailing edge) and nothing is dropped; any other account is due now;
-4. values the due accounts from the book and the price cache (pipelined reads: one
-   ``book.load`` for those this process has not cached, one round trip for the prices they
-   need) through ``portfolio.pricing.entry_inputs`` and ``portfolio.valuation.value_account``
-   — Decimal throughout — and publishes ``portfolio.presenters.valuation_json`` (holdings
-   included; each holding says its price source and time, the update its
-   ``oldest_price_at``) through ``fanout.publish_many``.
+4. values the due accounts incrementally (:class:`portfolio.live_valuation.LiveAccount`:
+   exact integers, only the holdings whose price moved recomputed, string for string what
+   ``value_account`` and ``valuation_json`` give) from the book entries it keeps and its own
+   copy of the price cache — the changed symbols' hashes are read once a pass (one pipelined
+   round trip), the price rule applied once per symbol and pass — and publishes through
+   ``fanout.publish_many`` only what changed since the account's last push
+   (:func:`realtime.protocol.changes`), with the whole state kept beside it for snapshots. An
+   account's first push (since it was watched, since the start, or after UPDATE_HISTORY_SECONDS
+   / 2 without one) is its whole state. An account whose figures do not fit the exact units
+   is valued with ``value_account`` instead.
 
 No step lists all accounts or scans keys: a pass costs what the watched accounts it touches
 cost. The full pass (at start and after Redis comes back) values every watched account of the
@@ -56,6 +60,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -64,13 +69,15 @@ from django.conf import settings
 
 from marketdata import book, moments
 from marketdata.backoff import REDIS_MAX_BACKOFF, Backoff
-from marketdata.price_cache import CHANGES_STREAM, AsyncPriceCache
+from marketdata.price_cache import CHANGES_STREAM, AsyncPriceCache, CachedPrice
 from marketdata.store import async_redis_client
+from portfolio.live_valuation import LiveAccount, SymbolPrice, symbol_price
 from portfolio.presenters import valuation_json
 from portfolio.pricing import entry_inputs
 from portfolio.valuation import value_account
 
 from . import collection, fanout, presence, stats
+from .protocol import changes
 from .trade_events import TradeEvents
 
 logger = logging.getLogger(__name__)
@@ -134,6 +141,11 @@ class Calculator:
         self._due: list[tuple[float, str]] = []
         self._ready: dict[str, None] = {}  # due now, oldest first: pushed PUSH_BATCH a pass
         self._accounts: dict[str, book.CachedAccount] = {}
+        self._live: dict[str, LiveAccount] = {}
+        self._pushed: dict[str, tuple[dict[str, Any], float]] = {}  # last state pushed, when
+        # The price cache for the symbols held (None: read, nothing cached).
+        self._quotes: dict[str, CachedPrice | None] = {}
+        self._symbol_prices = _SymbolPrices(self._quotes)
         self._watched: dict[str, frozenset[str]] = {}
         self._holders: dict[str, set[str]] = defaultdict(set)
         self._watch_at = -WATCH_REFRESH
@@ -152,6 +164,10 @@ class Calculator:
         newest = await self._client.xrevrange(CHANGES_STREAM, count=1)
         self._cursor = newest[0][0].decode() if newest else "0-0"
         self._accounts.clear()
+        self._live.clear()
+        self._pushed.clear()
+        self._quotes.clear()
+        self._symbol_prices.clear()
         self._watched.clear()
         self._holders.clear()
         self._ready.clear()
@@ -193,6 +209,7 @@ class Calculator:
         for account_id in named:
             self._accounts.pop(account_id, None)  # its cash or holdings moved: read it again
         await self._refresh_watch()
+        await self._read_quotes(symbols.intersection(self._holders))
         affected = {a for a in named if a in self._watched}
         for symbol in symbols:
             affected.update(self._holders.get(symbol, ()))
@@ -235,12 +252,16 @@ class Calculator:
         if not await book.collected(self._client):
             self._rebuild_book(now)
         watched = self._mine(await presence.alive_accounts(self._client))
-        for account_id in set(self._watched) - watched:
+        gone = set(self._watched) - watched
+        for account_id in gone:
             self._index(account_id, frozenset())
             del self._watched[account_id]
             self._accounts.pop(account_id, None)
+            self._live.pop(account_id, None)
+            self._pushed.pop(account_id, None)
             self._ready.pop(account_id, None)
             self._pending.pop(account_id, None)
+        await fanout.forget_states(gone)
         for account_id in watched - set(self._watched):
             self._watched[account_id] = frozenset()
             # Valued while unwatched (a push already queued when its socket left), the account
@@ -252,6 +273,8 @@ class Calculator:
         if sweep:
             self._swept_at = now
         await self._cached(sorted(watched), check=sweep)
+        if sweep:  # a price key that expired, a change notice lost: read every one again
+            await self._read_quotes(set(self._holders))
 
     def _rebuild_book(self, now: float) -> None:
         """Collect symbols now, in the background, when the book is gone (Redis came back
@@ -275,7 +298,11 @@ class Calculator:
                 holders.discard(account_id)
                 if not holders:
                     del self._holders[symbol]
+                    self._quotes.pop(symbol, None)
+                    self._symbol_prices.forget(symbol)
         for symbol in symbols - before:
+            if symbol not in self._holders:  # not followed until now: read it afresh
+                self._quotes.pop(symbol, None)
             self._holders[symbol].add(account_id)
         self._watched[account_id] = symbols
 
@@ -306,33 +333,63 @@ class Calculator:
         """Value and publish the accounts; returns how many were pushed."""
         if not account_ids:
             return 0
-        payloads = await self._valuations(account_ids)
-        if payloads:
-            await fanout.publish_many(payloads)
+        updates, states = await self._valuations(account_ids)
+        if updates:
+            await fanout.publish_many(updates, states)
         stamp = time.monotonic()
         for account_id in account_ids:
             self._last_push[account_id] = stamp
-        return len(payloads)
+        for account_id, state in states.items():
+            self._pushed[account_id] = (state, stamp)
+        return len(updates)
 
-    async def _valuations(self, account_ids: list[str]) -> dict[str, dict]:
+    async def _read_quotes(self, symbols: set[str]) -> None:
+        """Copy the symbols' price-cache entries (one pipelined round trip)."""
+        if symbols:
+            fresh = await self._prices.get(symbols)
+            self._quotes.update((symbol, fresh.get(symbol)) for symbol in symbols)
+
+    async def _valuations(
+        self, account_ids: list[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Each ready account's update data and the whole state after it (see the module
+        docstring, step 4)."""
         accounts = await self._cached(account_ids)
-        symbols = {symbol for account in accounts.values() for symbol in account.symbols}
-        prices = await self._prices.get(symbols)
+        unread = {s for a in accounts.values() for s in a.symbols if s not in self._quotes}
+        await self._read_quotes(unread)  # newly held, or held by accounts no longer watched
         now = datetime.now(UTC)
-        payloads = {}
+        as_of = moments.iso(now)
+        oldest = time.monotonic() - settings.UPDATE_HISTORY_SECONDS / 2
+        updates, states = {}, {}
         for account_id, account in accounts.items():
             if not account.ready:
                 continue  # balances not fetched yet: nothing true to show
             try:
-                inputs = entry_inputs(account, prices, now)
-                payloads[account_id] = valuation_json(value_account(inputs, now))
+                state = self._value(account, now, as_of)
             except (ArithmeticError, ValueError, KeyError) as problem:
                 logger.error(
                     "calculator.valuation_failed account=%s error=%s",
                     account_id,
                     type(problem).__name__,
                 )
-        return payloads
+                continue
+            before, at = self._pushed.get(account_id, (None, 0.0))
+            updates[account_id] = changes(before if at >= oldest else None, state)
+            states[account_id] = state
+        return updates, states
+
+    def _value(self, account: book.CachedAccount, now: datetime, as_of: str) -> dict[str, Any]:
+        """The account's whole state: incrementally, or from scratch when a figure does not
+        fit the exact units (ValueError from the units)."""
+        live = self._live.get(account.account_id)
+        try:
+            if live is None or live.revision != account.revision:
+                live = self._live[account.account_id] = LiveAccount(account)
+            return live.value(self._symbol_prices.of(account.symbols, now), as_of)
+        except ValueError:
+            self._live.pop(account.account_id, None)
+            inputs = entry_inputs(account, self._quotes, now)
+            return valuation_json(value_account(inputs, now))
 
     async def _cached(
         self, account_ids: list[str], check: bool = False
@@ -432,6 +489,34 @@ async def _collect_symbols() -> None:
         logger.warning("calculator.book_rebuild failed error=%s", type(problem).__name__)
     except Exception:
         logger.exception("calculator.book_rebuild failed; the next check retries")
+
+
+class _SymbolPrices:
+    """Each symbol's :func:`portfolio.live_valuation.symbol_price`, computed once for all its
+    holders and kept, the very same object, while its copy in the price cache is the same and
+    its ``until`` has not passed: a holding valued at it then costs nothing."""
+
+    __slots__ = ("_cached", "_prices")
+
+    def __init__(self, cached: dict[str, CachedPrice | None]) -> None:
+        self._cached = cached
+        self._prices: dict[str, tuple[CachedPrice | None, SymbolPrice]] = {}
+
+    def of(self, symbols: Iterable[str], now: datetime) -> dict[str, SymbolPrice]:
+        prices = {}
+        for symbol in symbols:
+            cached = self._cached.get(symbol)
+            kept = self._prices.get(symbol)
+            if kept is None or kept[0] is not cached or (kept[1].until or now) < now:
+                kept = self._prices[symbol] = (cached, symbol_price(cached, now))
+            prices[symbol] = kept[1]
+        return prices
+
+    def forget(self, symbol: str) -> None:
+        self._prices.pop(symbol, None)
+
+    def clear(self) -> None:
+        self._prices.clear()
 
 
 def _since(started: float) -> float:

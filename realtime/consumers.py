@@ -31,7 +31,7 @@ from . import protocol as p
 from .auth import query_param
 from .hub import hub
 from .limits import FrameGuard, LimitHit, Verdict
-from .outbox import Outbox
+from .outbox import Message, Outbox
 from .price_feed import price_feed
 from .tickets import Credential
 
@@ -271,7 +271,7 @@ class _Socket(AsyncWebsocketConsumer):
         if not self.closing:
             self.outbox.put(p.ping())
 
-    async def _send_message(self, message: dict[str, Any]) -> None:
+    async def _send_message(self, message: Message) -> None:
         text = p.encode(message)
         try:
             await self.send(text_data=text)
@@ -323,15 +323,15 @@ class PortfolioConsumer(_Socket):
 
     async def send_snapshot(self) -> None:
         try:
-            message = await portfolio_feed.snapshot(self.account_id)
+            seq, frame = await portfolio_feed.snapshot(self.account_id)
         except BrokerError as error:
             logger.warning("ws.snapshot failed account=%s: %s", self.account_id, error)
             refused = refusal(error)
             await self.close_for(refused.code, refused.error_code, refused.message)
             return
-        self.outbox.discard("update")
-        self.seq = max(self.seq, message["seq"])
-        self.outbox.put(message)
+        self.outbox.discard("update")  # older: group messages wait while this runs
+        self.seq = max(self.seq, seq)
+        self.outbox.put(frame)
 
     async def resume(self, last_seq: int) -> None:
         missed = await portfolio_feed.missed_updates(self.account_id, last_seq)
@@ -354,12 +354,30 @@ class PortfolioConsumer(_Socket):
                 await self.send_snapshot()
             return
         self.outbox.discard("update")
-        for message in missed:
-            self.outbox.put(message)
-        self.seq = max(self.seq, missed[-1]["seq"] if missed else last_seq)
+        for _seq, frame in missed:
+            self.outbox.put(frame)
+        self.seq = max(self.seq, missed[-1][0] if missed else last_seq)
         self.outbox.put(
             p.system(f"Resumed after update {last_seq}: {len(missed)} missed.", seq=self.seq)
         )
+
+    async def _fill_gap(self) -> None:
+        """Updates numbered after ``self.seq`` were published but never reached this process
+        (pub/sub delivers at most once, e.g. while it reconnected to Redis): send them from
+        the kept history, or a snapshot when they are gone. A partial update must not be
+        applied past a missing one."""
+        missed = await portfolio_feed.missed_updates(self.account_id, self.seq)
+        logger.warning(
+            "ws.update_gap account=%s conn=%s after=%s missed=%s",
+            self.account_id, self.connection_id, self.seq,
+            "too_old" if missed is None else len(missed),
+        )  # fmt: skip
+        if missed is None:
+            await self.send_snapshot()
+            return
+        for seq, frame in missed:
+            self.outbox.put_latest("update", frame, merge=p.merge_updates)
+            self.seq = max(self.seq, seq)
 
     parse = staticmethod(p.portfolio_command)
 
@@ -383,8 +401,11 @@ class PortfolioConsumer(_Socket):
             return
         if seq < self.seq and not await self._numbering_restarted():
             return  # older than what the client has (e.g. replayed by a resume)
+        if seq > self.seq + 1 and self.seq:
+            await self._fill_gap()  # this update is among those it sends
+            return
         self.seq = seq
-        self.outbox.put_latest("update", p.update(seq, event["payload"]))
+        self.outbox.put_latest("update", p.frame("update", seq, event["data"]), p.merge_updates)
 
     async def _numbering_restarted(self) -> bool:
         """Whether the account's sequence started over (Redis lost its data): then a lower

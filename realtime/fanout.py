@@ -2,17 +2,23 @@
 
 Each account has one Channels group, :func:`group_name`. Its consumers receive
 
-* ``{"type": "portfolio.update", "seq": int, "payload": dict}`` — the account's whole state
-  (``portfolio.presenters.valuation_json``), numbered by a per-account sequence from Redis
-  ``INCR`` so every daphne process sees one order;
+* ``{"type": "portfolio.update", "seq": int, "data": str}`` — an update's ``data`` as JSON text,
+  encoded once here and sent by every socket as it is (:func:`realtime.protocol.frame`): the
+  account's whole state or, ``"partial": true``, what changed since the update numbered before
+  it (:mod:`realtime.protocol`, "Updates"). Numbers come from a per-account Redis ``INCR``, so
+  every daphne process sees one order;
 * ``{"type": "portfolio.orders" | "portfolio.positions", "events": [dict, ...]}`` — the
   broker's trade events for the account, batched (:mod:`realtime.trade_events`). Every socket in the
   group receives them; a consumer forwards them only if its client subscribed to that channel.
 
-Redis keys, per account: ``clera:seq:<id>`` (the counter) and ``clera:updates:<id>``, a list of
-the last UPDATE_HISTORY_LENGTH updates as ``"<seq> <payload JSON>"``, oldest first. Numbering
-and recording are one Lua script (for a whole batch of accounts), so the list's order is the
-sequence's. Both keys live UPDATE_HISTORY_SECONDS after the last update.
+Redis keys, per account: ``clera:seq:<id>`` (the counter), ``clera:updates:<id>``, a list of the
+last UPDATE_HISTORY_LENGTH updates as ``"<seq> <data JSON>"``, oldest first, and
+``clera:state:<id>``, ``"<seq> <state JSON>"``: the whole state after the newest update, which a
+new socket gets as its snapshot (:func:`latest_state`) so that the partial updates after it
+apply to exactly what they were computed from. Numbering and recording are one Lua script (for a
+whole batch of accounts), so the list's order is the sequence's. All three live
+UPDATE_HISTORY_SECONDS after the last update; the calculator deletes the state of an account
+nobody watches any more (:func:`forget_states`), since it stops following that account's book.
 
 Numbers only grow, even across a Redis that lost its data or a counter that expired: a new
 counter starts at the current time in milliseconds, not at 0. An account's numbers grow by
@@ -20,10 +26,9 @@ one per update, at most one a second (MIN_UPDATE_INTERVAL), far slower than the 
 every number after a restart is above every number before it, and a client that drops numbers
 it has already seen (the page does) never mistakes a new update for an old one.
 
-A reconnecting client that saw ``seq`` gets
-:func:`updates_since` — the updates it missed, or None when they are no longer all kept (or
-``seq`` is from before Redis lost its data), and then the consumer sends a fresh snapshot.
-Since every update carries the whole state, the newest one alone is already enough to be right.
+A reconnecting client that saw ``seq`` gets :func:`updates_since` — the updates it missed, to
+apply in order, or None when they are no longer all kept (or ``seq`` is from before Redis lost
+its data), and then the consumer sends a fresh snapshot.
 
 Sends are batched: :func:`publish_many` numbers any number of updates in one pipelined round
 trip, then hands them to the channel layer at once (``group_send_many`` where the layer has it,
@@ -33,13 +38,14 @@ see :mod:`realtime.layers`; else gathered ``group_send`` calls).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
-import json
 import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -47,6 +53,7 @@ from .redis_loop import loop_client
 
 SEQ_PREFIX = "clera:seq:"
 UPDATES_PREFIX = "clera:updates:"
+STATE_PREFIX = "clera:state:"
 GROUP_PREFIX = "portfolio."
 UPDATE = "portfolio.update"
 EVENT_TYPES = {"orders": "portfolio.orders", "positions": "portfolio.positions"}
@@ -56,17 +63,21 @@ _GROUP_SAFE = re.compile(r"[A-Za-z0-9._-]{1,80}")
 #: channels-redis's connection pool size (each call in flight holds a connection).
 _GATHER_CHUNK = 100
 
-# Number updates and keep each in its account's capped list, for any number of accounts.
-# KEYS: counter and list of each account in turn. ARGV: list length, TTL seconds, the first
-# number of a new counter (now, in ms), then each account's payload JSON. Returns the numbers.
+# Number updates, keep each in its account's capped list and the state after it, for any
+# number of accounts. KEYS: counter, list and state of each account in turn. ARGV: list length,
+# TTL seconds, the first number of a new counter (now, in ms), then each account's data JSON and
+# state JSON ("": the data is the whole state). Returns the numbers.
 _APPEND = """
 local length, ttl, start = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local numbers = {}
-for i = 1, #KEYS, 2 do
+for i = 1, #KEYS, 3 do
+  local data, state = ARGV[4 + (i - 1) / 3 * 2], ARGV[5 + (i - 1) / 3 * 2]
+  if state == '' then state = data end
   redis.call('SET', KEYS[i], start, 'NX')
   local seq = redis.call('INCR', KEYS[i])
-  redis.call('RPUSH', KEYS[i + 1], seq .. ' ' .. ARGV[3 + (i + 1) / 2])
+  redis.call('RPUSH', KEYS[i + 1], seq .. ' ' .. data)
   redis.call('LTRIM', KEYS[i + 1], -length, -1)
+  redis.call('SET', KEYS[i + 2], seq .. ' ' .. state, 'EX', ttl)
   redis.call('EXPIRE', KEYS[i], ttl)
   redis.call('EXPIRE', KEYS[i + 1], ttl)
   numbers[#numbers + 1] = seq
@@ -77,15 +88,17 @@ return numbers
 _APPEND_CHUNK = 500
 
 
+@functools.lru_cache(maxsize=100_000)
 def group_name(account_id: str) -> str:
-    """The account's Channels group; ids that are not group-safe are hashed."""
+    """The account's Channels group; ids that are not group-safe are hashed. Remembered: the
+    calculator names thousands of groups a second."""
     if _GROUP_SAFE.fullmatch(account_id):
         return GROUP_PREFIX + account_id
     return GROUP_PREFIX + "h" + hashlib.sha256(account_id.encode()).hexdigest()[:40]
 
 
-def _dumps(payload: Mapping[str, Any]) -> str:
-    return json.dumps(payload, separators=(",", ":"))
+def _dumps(data: Mapping[str, Any]) -> str:
+    return orjson.dumps(data).decode()
 
 
 async def send_messages(messages: Iterable[tuple[str, dict]]) -> None:
@@ -103,11 +116,15 @@ async def send_messages(messages: Iterable[tuple[str, dict]]) -> None:
         await asyncio.gather(*(layer.group_send(group, message) for group, message in chunk))
 
 
-async def number_updates(updates: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
-    """Give each account's update its next sequence number and record it for replay (one
-    pipelined round trip; one script call per _APPEND_CHUNK accounts)."""
+async def number_updates(
+    updates: Mapping[str, str], states: Mapping[str, str] | None = None
+) -> dict[str, int]:
+    """Give each account's update (its ``data`` JSON) its next sequence number and record it for
+    replay, with the state after it (``states``; an update without one is a whole state), in
+    one pipelined round trip, one script call per _APPEND_CHUNK accounts."""
     if not updates:
         return {}
+    states = states or {}
     client = loop_client()
     append = client.register_script(_APPEND)
     head = [settings.UPDATE_HISTORY_LENGTH, settings.UPDATE_HISTORY_SECONDS, _first_number()]
@@ -115,28 +132,33 @@ async def number_updates(updates: Mapping[str, Mapping[str, Any]]) -> dict[str, 
     pipe = client.pipeline(transaction=False)
     for start in range(0, len(accounts), _APPEND_CHUNK):
         chunk = accounts[start : start + _APPEND_CHUNK]
-        keys = [key for a in chunk for key in (SEQ_PREFIX + a, UPDATES_PREFIX + a)]
-        await append(keys=keys, args=head + [_dumps(updates[a]) for a in chunk], client=pipe)
+        keys = [
+            key for a in chunk for key in (SEQ_PREFIX + a, UPDATES_PREFIX + a, STATE_PREFIX + a)
+        ]
+        texts = [text for a in chunk for text in (updates[a], states.get(a, ""))]
+        await append(keys=keys, args=head + texts, client=pipe)
     numbers = [int(seq) for chunk in await pipe.execute() for seq in chunk]
     return dict(zip(accounts, numbers, strict=True))
 
 
-async def publish_many(updates: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
-    """Number, record and push one update per account; returns each account's number."""
-    numbers = await number_updates(updates)
+async def publish_many(
+    updates: Mapping[str, Mapping[str, Any]], states: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, int]:
+    """Number, record and push one update per account (its ``data``: a whole state, or a
+    partial one with the whole state after it in ``states``); returns each account's number."""
+    texts = {account_id: _dumps(data) for account_id, data in updates.items()}
+    state_texts = {account_id: _dumps(state) for account_id, state in (states or {}).items()}
+    numbers = await number_updates(texts, state_texts)
     await send_messages(
-        (
-            group_name(account_id),
-            {"type": UPDATE, "seq": numbers[account_id], "payload": dict(payload)},
-        )
-        for account_id, payload in updates.items()
+        (group_name(account_id), {"type": UPDATE, "seq": numbers[account_id], "data": text})
+        for account_id, text in texts.items()
     )
     return numbers
 
 
-async def publish(account_id: str, payload: Mapping[str, Any]) -> int:
-    """Number, record and push one update of the account; returns its sequence number."""
-    return (await publish_many({account_id: payload}))[account_id]
+async def publish(account_id: str, data: Mapping[str, Any]) -> int:
+    """Number, record and push one whole-state update of the account; returns its number."""
+    return (await publish_many({account_id: data}))[account_id]
 
 
 async def push_events(batches: Mapping[tuple[str, str], list[dict]]) -> None:
@@ -165,8 +187,29 @@ async def current_seq(account_id: str) -> int:
 
 
 def _parse_entry(raw: bytes) -> tuple[int, dict]:
-    seq, _, payload = raw.partition(b" ")
-    return int(seq), json.loads(payload)
+    seq, _, data = raw.partition(b" ")
+    return int(seq), orjson.loads(data)
+
+
+async def latest_state(account_id: str) -> tuple[int, str] | None:
+    """The account's newest update number and the whole state after it (JSON text), when the
+    state kept is that of the newest number; else None (no update kept, or it is gone)."""
+    pipe = loop_client().pipeline(transaction=False)
+    pipe.get(SEQ_PREFIX + account_id)
+    pipe.get(STATE_PREFIX + account_id)
+    current, state = await pipe.execute()
+    if current is None or state is None:
+        return None
+    seq, _, text = state.partition(b" ")
+    return (int(seq), text.decode()) if int(seq) == int(current) else None
+
+
+async def forget_states(account_ids: Iterable[str]) -> None:
+    """Drop the kept states of accounts whose updates stop (nobody watches them): a later
+    snapshot is valued afresh instead of from a state the book may since have moved past."""
+    keys = [STATE_PREFIX + account_id for account_id in account_ids]
+    if keys:
+        await loop_client().delete(*keys)
 
 
 async def updates_since(account_id: str, seq: int) -> list[tuple[int, dict]] | None:

@@ -5,8 +5,9 @@ Why the pub/sub layer (measured in ``bench/channel_layers.py``, figures in BENCH
 ``group_send`` on it is one ``PUBLISH``, where the classic ``RedisChannelLayer`` makes several
 round trips and a Lua call per member. Its cost: delivery is at most once — a daphne process
 that is reconnecting to Redis misses what was published meanwhile. Every portfolio update
-carries the account's whole state and a sequence number, so the next update (at most
-MIN_UPDATE_INTERVAL later) repairs a miss, and a client that notices a gap can resume.
+carries a sequence number: a consumer that receives one past a gap sends the missing ones
+from the account's kept history first (or a snapshot), so a partial update is never applied
+past a lost one (``realtime.consumers``, ``_fill_gap``).
 
 Even so, one ``PUBLISH`` per round trip caps a single process at a few thousand sends a second,
 and gathering does not help: the layer serialises publishes per Redis host behind one lock.

@@ -6,8 +6,9 @@ Two kinds of message wait here:
 * **in order** (``put``): snapshots, replies, errors, replayed updates, trade-event batches —
   at most :data:`ORDERED_LIMIT`; past that the oldest is dropped (logged);
 * **newest wins** (``put_latest(key, ...)``): the account's next update, each symbol's next
-  price. An unsent value is replaced by a newer one under the same key, so a socket holds at
-  most one pending update and one pending price per subscribed symbol.
+  price. An unsent value is replaced by a newer one under the same key — or merged with it,
+  when the caller says how (a partial update must not lose the one before it) — so a socket
+  holds at most one pending update and one pending price per subscribed symbol.
 
 A flush is scheduled on the first ``put`` and sends everything pending, in-order messages
 first; whatever arrives while it awaits the transport is coalesced into the same flush. Idle
@@ -24,11 +25,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
+#: A message: a dict, or frame text already encoded (realtime.protocol.encode takes both).
+Message = dict[str, Any] | str
+
 logger = logging.getLogger(__name__)
 
 ORDERED_LIMIT = 256
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Send = Callable[[Message], Awaitable[None]]
 Flushed = Callable[[int], None]
 
 
@@ -41,14 +45,14 @@ class Outbox:
         self._send = send
         self._on_flush = on_flush
         # Made when needed and dropped when drained: thousands of idle sockets hold none.
-        self._ordered: deque[dict[str, Any]] | None = None
-        self._latest: dict[Hashable, dict[str, Any]] = {}
+        self._ordered: deque[Message] | None = None
+        self._latest: dict[Hashable, Message] = {}
         self._flush: asyncio.Task | None = None
 
     def __len__(self) -> int:
         return len(self._ordered or ()) + len(self._latest)
 
-    def put(self, message: dict[str, Any]) -> None:
+    def put(self, message: Message) -> None:
         if self._ordered is None:
             self._ordered = deque()
         elif len(self._ordered) >= ORDERED_LIMIT:
@@ -57,13 +61,21 @@ class Outbox:
         self._ordered.append(message)
         self._schedule()
 
-    def put_latest(self, key: Hashable, message: dict[str, Any]) -> None:
-        self._latest.pop(key, None)  # re-inserted last: keys flush in the order they changed
-        self._latest[key] = message
+    def put_latest(
+        self,
+        key: Hashable,
+        message: Message,
+        merge: Callable[[Any, Any], Message] | None = None,
+    ) -> None:
+        """Queue ``message`` under ``key``, replacing an unsent one, or ``merge(unsent,
+        message)`` when given."""
+        unsent = self._latest.pop(key, None)  # re-inserted last: keys flush in change order
+        self._latest[key] = message if unsent is None or merge is None else merge(unsent, message)
         self._schedule()
 
-    def discard(self, key: Hashable) -> None:
-        self._latest.pop(key, None)
+    def discard(self, key: Hashable) -> Message | None:
+        """Take back the unsent message under ``key``, if any."""
+        return self._latest.pop(key, None)
 
     def _schedule(self) -> None:
         if self._flush is None:

@@ -25,11 +25,24 @@ WS_MAX_RESUME_SNAPSHOTS of those a minute (:mod:`realtime.limits`); beyond that 
 answered ``{"type": "error", "code": "resume_limited", "retry_after": <seconds>}`` and counts
 as a bad frame.
 
-What the server sends: ``snapshot`` / ``update`` (``seq``, ``data``), ``orders`` /
-``positions`` (``events``), ``price_update`` (seed 003's fields, amounts as decimal strings per
-:mod:`portfolio.money`), ``system`` (``message`` and whatever it is about), ``ping``
-(``server_time``), the heartbeat answer above, and ``error`` (``code``, ``message``). Any
-``close`` is preceded by an ``error`` saying why, because daphne 4.2 drops close reasons.
+What the server sends: ``snapshot`` / ``update`` (``seq``, ``data``; see "Updates" below),
+``orders`` / ``positions`` (``events``), ``price_update`` (seed 003's fields, amounts as
+decimal strings per :mod:`portfolio.money`), ``system`` (``message`` and whatever it is
+about), ``ping`` (``server_time``), the heartbeat answer above, and ``error`` (``code``,
+``message``). Any ``close`` is preceded by an ``error`` saying why, because daphne 4.2 drops
+close reasons.
+
+**Updates.** A ``snapshot``'s ``data`` is the account's whole state (the REST summary's body
+with ``holdings``). An ``update``'s ``data`` is either a whole state too (no ``partial``:
+replace yours; sent when the calculator starts pushing the account, and whenever the set or
+order of holdings changed, as after a fill) or, with ``"partial": true``, only what changed
+since the update before it: ``account_id``, each top-level figure that changed
+(``total_value``, ``today_return``, ``as_of``…), and ``holdings``: the holdings that changed
+(a price, or only a weight), each whole, matched by ``symbol`` — a partial update never adds,
+removes or reorders holdings. Apply updates in ``seq`` order onto the state of the update
+before (:func:`apply`). The server never sends a partial update past one it did not send: a
+socket whose process missed one gets the missing ones from the kept history (or a snapshot)
+first, and a client that reconnects resumes (``last_seq``) the same way.
 
 Close codes are below; a client reconnects (with backoff) after 1001, 1013, 4408 and 4503,
 and must fix something first after 4401, 4403 and 1008. 4401 and 4403 also end an open
@@ -41,9 +54,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from marketdata import moments
 
@@ -197,6 +213,59 @@ def update(seq: int, data: dict[str, Any]) -> dict[str, Any]:
     return {"type": "update", "seq": seq, "data": data}
 
 
+def frame(kind: str, seq: int, data: str) -> str:
+    """A ``snapshot`` or ``update`` around data already encoded (JSON text): the push encodes
+    an update once, in the calculator, and every socket sends that text as it is."""
+    return f'{{"type":"{kind}","seq":{seq},"data":{data}}}'
+
+
+def changes(before: Mapping[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
+    """The update ``data`` that turns state ``before`` (what was pushed last; None: nothing)
+    into ``after``: partial when the holdings are the same symbols in the same order, else
+    ``after`` whole. Holdings are compared by identity first (an unmoved holding keeps its
+    dict, see :mod:`portfolio.live_valuation`), then by value."""
+    if before is None:
+        return after
+    old, new = before["holdings"], after["holdings"]
+    if len(old) != len(new) or any(
+        a["symbol"] != b["symbol"] for a, b in zip(old, new, strict=True)
+    ):
+        return after
+    data: dict[str, Any] = {"partial": True, "account_id": after["account_id"]}
+    for field, value in after.items():
+        if field != "holdings" and before.get(field) != value:
+            data[field] = value
+    moved = [b for a, b in zip(old, new, strict=True) if a is not b and a != b]
+    if moved:
+        data["holdings"] = moved
+    return data
+
+
+def apply(state: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """``state`` after the update ``data`` (see "Updates" above). ``state`` may itself be a
+    partial update not yet sent: the result is then the one partial update doing both."""
+    if not data.get("partial"):
+        return dict(data)
+    merged = {**state, **{k: v for k, v in data.items() if k not in ("partial", "holdings")}}
+    if "holdings" in data:
+        holdings = list(state.get("holdings", ()))
+        where = {holding["symbol"]: i for i, holding in enumerate(holdings)}
+        for holding in data["holdings"]:
+            if holding["symbol"] in where:
+                holdings[where[holding["symbol"]]] = holding
+            else:
+                holdings.append(holding)
+        merged["holdings"] = holdings
+    return merged
+
+
+def merge_updates(older: str, newer: str) -> str:
+    """Two unsent update frames as one (the newer's number): what a slow socket's outbox
+    sends instead of both."""
+    first, second = orjson.loads(older), orjson.loads(newer)
+    return encode(update(second["seq"], apply(first["data"], second["data"])))
+
+
 def events(channel: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     """Trade events of one optional channel (``orders`` or ``positions``)."""
     return {"type": channel, "events": items}
@@ -219,5 +288,6 @@ def heartbeat_reply() -> dict[str, Any]:
     return {"type": "heartbeat", "message": "pong", "server_time": round(time.time(), 3)}
 
 
-def encode(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"))
+def encode(message: dict[str, Any] | str) -> str:
+    """A message as frame text (one already encoded as it is)."""
+    return message if isinstance(message, str) else orjson.dumps(message).decode()

@@ -49,6 +49,13 @@ bad token, 403 a CSRF failure, 404 not found (or not yours), 409 retry later (`R
 500 our fault (logged; never a traceback), 502 the broker is down or answered nonsense,
 503 the broker is rate-limiting us (`Retry-After`), 504 the broker did not answer in time.
 
+## Live updates
+`/ws/portfolio/<account_id>` (a WebSocket) sends a `snapshot` — the summary's body with its
+holdings — then numbered `update`s: a whole state again, or `"partial": true` with only the
+top-level figures and the holdings (each whole, matched by `symbol`) that changed since the
+update before. Apply them in `seq` order; reconnect with `?last_seq=N` to get the ones missed
+(or a fresh snapshot). The project's `realtime/protocol.py` states every message.
+
 ## Pages
 Lists answer one page and a `next_cursor`; pass it back as `cursor` (with the same filters)
 for the next page. `null` means there is no next page. Cursors are opaque.

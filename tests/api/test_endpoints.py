@@ -31,7 +31,8 @@ EXTERNAL_FLOWS = ("CSD", "CSW")
 
 
 def cents(value: Decimal) -> str:
-    return format(value.quantize(CENT, ROUND_HALF_EVEN), "f")
+    rounded = value.quantize(CENT, ROUND_HALF_EVEN)
+    return format(rounded.copy_abs() if rounded == 0 else rounded, "f")  # never "-0.00"
 
 
 def percent(part: Decimal, whole: Decimal) -> str | None:
@@ -250,8 +251,7 @@ def net_of_flows(history: dict) -> tuple[list[str | None], list[str | None], Dec
         return [], [], Decimal(0)
     deposits = list(itertools.accumulate([Decimal(0), *flows[1:]]))
     gains = [
-        cents(value - equity[0] - deposit)
-        for value, deposit in zip(equity, deposits, strict=True)
+        cents(value - equity[0] - deposit) for value, deposit in zip(equity, deposits, strict=True)
     ]
     start = next((i for i, value in enumerate(equity) if value > 0), len(equity))
 

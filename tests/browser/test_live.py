@@ -1,11 +1,18 @@
-"""The live value in real Chromium: it moves with the sandbox; a blocked socket falls back to
-polling the summary and comes back resuming from its last sequence; offline and back; a session
-that ended stops the feed and offers to sign in again."""
+"""The live value in real Chromium: it moves with the sandbox; a partial update changes only
+what it names; a blocked socket falls back to polling the summary and comes back resuming from
+its last sequence; offline and back; a session that ended stops the feed and offers to sign in
+again."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import pytest
 import requests
@@ -13,9 +20,15 @@ from django.conf import settings
 from playwright.sync_api import Page, WebSocketRoute, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from marketdata import moments
+from realtime import fanout
+from realtime.protocol import apply
+from realtime.redis_loop import forget_loop_client
 from tests.browser.conftest import sign_in
-from tests.browser.pages import LIVE_TIMEOUT, api_path, money, wait_live
+from tests.browser.pages import LIVE_TIMEOUT, api_path, holdings_table, money, wait_live
 from tests.browser.site import Site
+
+T = TypeVar("T")
 
 
 def test_the_live_value_and_prices_move_with_the_sandbox(signed_in: Page) -> None:
@@ -33,6 +46,121 @@ def test_the_live_value_and_prices_move_with_the_sandbox(signed_in: Page) -> Non
     page.wait_for_selector("#holdings-body td.flash-up, #holdings-body td.flash-down")
     expect(total).to_have_text(money(total.get_attribute("data-value")))
     assert page.console_errors == []
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Await ``coroutine`` on an event loop of its own in another thread: Playwright's sync API
+    counts this thread as running one (see conftest)."""
+
+    async def run() -> T:
+        try:
+            return await coroutine
+        finally:
+            await forget_loop_client()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def test_a_partial_update_changes_only_what_it_names(page: Page, site: Site) -> None:
+    """Updates published as the calculator publishes them (realtime.fanout): a whole state, then
+    a partial one naming the total and one holding. The page applies the partial to the whole
+    state: the total and that holding move, the other holdings and figures keep theirs."""
+    username = "demo-etf-heavy"  # several holdings; no other test reads this login's page
+    account = site.logins[username][0]
+    frames: dict[int, dict] = {}  # the snapshot and updates that reached the page, by seq
+    mine: set[int] | None = None  # once set, only these updates reach the page
+
+    def route(socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+
+        def relay(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame["type"] == "update" and mine is not None and frame["seq"] not in mine:
+                return  # the calculator's own pushes would move the figures under test
+            if frame["type"] in ("snapshot", "update"):
+                frames[frame["seq"]] = frame
+            socket.send(message)
+
+        server.on_message(relay)
+
+    page.route_web_socket(re.compile(r"/ws/portfolio/"), route)
+    sign_in(page, username, site.password)
+    wait_live(page)
+    page.wait_for_selector("#holdings-body tr[data-symbol]")
+    mine = set()
+    snapshot = next(frame["data"] for frame in frames.values() if frame["type"] == "snapshot")
+    assert len(snapshot["holdings"]) > 1, snapshot
+    total = page.locator("#total-value")
+
+    whole = {
+        **snapshot,
+        "total_value": str(Decimal(snapshot["total_value"]) + 1000),
+        "as_of": moments.iso(datetime.now(UTC)),
+    }
+    mine.add(_run(fanout.publish(account, whole)))
+    expect(total).to_have_attribute("data-value", whole["total_value"])
+    before = {row["symbol"]: row for row in holdings_table(page)}
+    today = page.locator("#today-return").text_content()
+
+    moved = whole["holdings"][0]
+    price = Decimal("123.45")
+    value = (Decimal(moved["qty"]) * price).quantize(Decimal("0.01"))
+    moved = {**moved, "price": str(price), "market_value": str(value)}
+    partial = {
+        "partial": True,
+        "account_id": account,
+        "total_value": str(Decimal(whole["total_value"]) + 1000),
+        "as_of": moments.iso(datetime.now(UTC)),
+        "holdings": [moved],
+    }
+    seq = _run(fanout.publish_many({account: partial}, {account: apply(whole, partial)}))[account]
+    mine.add(seq)
+    expect(total).to_have_attribute("data-value", partial["total_value"])
+    expect(total).to_have_text(money(partial["total_value"]))
+    assert frames[seq]["data"] == partial  # it reached the page as a partial update
+    after = {row["symbol"]: row for row in holdings_table(page)}
+    symbol = moved["symbol"]
+    assert after[symbol]["price"] == money(price)
+    assert after[symbol]["market_value"] == money(value)
+    unchanged = ("price", "market_value")
+    assert {k: v for k, v in after.pop(symbol).items() if k not in unchanged} == {
+        k: v for k, v in before.pop(symbol).items() if k not in unchanged
+    }
+    assert after == before
+    assert page.locator("#today-return").text_content() == today
+    assert page.console_errors == []
+
+
+def test_the_page_applies_updates_as_the_server_does(signed_in: Page) -> None:
+    """The page's applyUpdate against realtime.protocol.apply: whole, partial, chained."""
+    page = signed_in
+    holding = {"symbol": "AAA", "price": "10.00", "market_value": "100.00"}
+    other = {"symbol": "BBB", "price": "5.00", "market_value": "50.00"}
+    state = {"account_id": "a", "total_value": "150.00", "cash": "0.00", "as_of": "t0",
+             "holdings": [holding, other]}  # fmt: skip
+    moved = {**holding, "price": "11.00", "market_value": "110.00"}
+    partial = {"partial": True, "account_id": "a", "total_value": "160.00", "holdings": [moved]}
+    figures_only = {"partial": True, "account_id": "a", "as_of": "t1"}
+    cases = [
+        (state, {**state, "total_value": "1.00", "holdings": [other]}),  # whole: replaces
+        (state, figures_only),  # no holdings key: every holding kept
+        (state, partial),  # one holding replaced in place, the other kept
+        (state, {**partial, "holdings": [{"symbol": "CCC", "price": "1.00"}]}),  # appended
+        (figures_only, partial),  # two partial updates as one
+    ]
+    results = page.evaluate(
+        """async cases => {
+            const page = document.querySelector('script[type="module"]').src;
+            const { applyUpdate } = await import(new URL("updates.js", page));
+            return cases.map(([state, data]) => {
+                const before = JSON.stringify(state);
+                return [applyUpdate(state, data), JSON.stringify(state) === before];
+            });
+        }""",
+        cases,
+    )
+    assert results == [[apply(state, data), True] for state, data in cases]
 
 
 def test_a_blocked_socket_falls_back_to_polling_and_resumes(signed_in: Page) -> None:

@@ -26,6 +26,7 @@ from clera.devstack.embedded_redis import EmbeddedRedis
 from clera.devstack.harness import django_env
 from clera.devstack.local_server import ROOT
 from clera.devstack.ports import free_port
+from realtime import protocol
 from tests.stack import services
 
 #: The long-lived processes, by Procfile name, with their manage.py arguments.
@@ -167,12 +168,16 @@ class Investor:
 
 
 class LiveSocket:
-    """A client socket that answers pings and keeps every other message, with its arrival."""
+    """A client socket that answers pings and keeps every other message, with its arrival;
+    updates are applied to the state before them, as the page applies them."""
 
     def __init__(self, session: aiohttp.ClientSession, socket: aiohttp.ClientWebSocketResponse):
         self._session = session
         self._socket = socket
         self._inbox: asyncio.Queue[tuple[float, dict]] = asyncio.Queue()
+        #: The account's whole state as the updates so far make it (an update's ``data`` is
+        #: this whole state; what was sent is its ``sent``).
+        self.state: dict = {}
         self.close_code: int | None = None
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
@@ -193,8 +198,13 @@ class LiveSocket:
             data = json.loads(message.data)
             if data.get("type") == "ping":
                 await self._socket.send_json({"type": "pong"})
-            else:
-                self._inbox.put_nowait((time.monotonic(), data))
+                continue
+            if data.get("type") == "snapshot":
+                self.state = data["data"]
+            elif data.get("type") == "update":  # whole or partial: kept as the page keeps it
+                self.state = protocol.apply(self.state, data["data"])
+                data = {**data, "sent": data["data"], "data": self.state}
+            self._inbox.put_nowait((time.monotonic(), data))
         self.close_code = self._socket.close_code
         self._inbox.put_nowait((time.monotonic(), {"type": "closed", "code": self.close_code}))
 

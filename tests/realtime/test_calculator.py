@@ -24,7 +24,7 @@ from django.test import override_settings
 from clera.devstack.embedded_redis import EmbeddedRedis
 from marketdata import book
 from marketdata.price_cache import PriceCache, trade_fields
-from realtime import fanout, presence, stats
+from realtime import fanout, presence, protocol, stats
 from realtime.broker_events import TRADE_UPDATES_CHANNEL
 from realtime.calculator import Calculator
 from realtime.redis_loop import forget_loop_client
@@ -106,8 +106,19 @@ async def member(account_id: str) -> str:
     return channel
 
 
+#: Each test channel's state as a client rebuilds it from the updates, whole and partial.
+_states: dict[str, dict] = {}
+
+
 async def receive(channel: str, timeout: float = 10.0) -> dict:
-    return await asyncio.wait_for(get_channel_layer().receive(channel), timeout)
+    """The next group message; an update also carries ``payload``: the whole state after it,
+    applied as a client applies it (realtime.protocol.apply)."""
+    message = await asyncio.wait_for(get_channel_layer().receive(channel), timeout)
+    if message["type"] == fanout.UPDATE:
+        data = json.loads(message["data"])
+        _states[channel] = protocol.apply(_states.get(channel, {}), data)
+        return {**message, "data": data, "payload": _states[channel]}
+    return message
 
 
 @pytest.fixture
@@ -151,6 +162,19 @@ async def test_a_price_change_pushes_exactly_its_watched_holders_a_true_value(st
     assert update["seq"] == first_a["seq"] + 1
     assert_matches(update["payload"], recompute(A, {"AAA": "102.37", "BBB": "49.5"}))
     assert update["payload"]["account_id"] == A
+    # The first push was A's whole state; this one carries only what AAA moved.
+    assert "partial" not in first_a["data"] and update["data"]["partial"] is True
+    before = {h["symbol"]: h for h in first_a["payload"]["holdings"]}
+    for holding in update["data"]["holdings"]:  # AAA moved; BBB only if its weight did
+        assert holding != before[holding["symbol"]]
+        if holding["symbol"] == "BBB":
+            assert {k for k in holding if holding[k] != before["BBB"][k]} == {"weight_percent"}
+    assert "AAA" in {h["symbol"] for h in update["data"]["holdings"]}
+    assert {"total_value", "today_return", "as_of"} <= set(update["data"])
+    assert "cash" not in update["data"] and "last_equity" not in update["data"]
+    # A new socket's snapshot is the state after that update, whole.
+    seq, state = await fanout.latest_state(A)
+    assert seq == update["seq"] and json.loads(state) == update["payload"]
 
     # C holds AAA but nobody watches it: never numbered, so never published.
     assert await fanout.updates_since(C, 0) is None

@@ -1,6 +1,7 @@
 """The push over the real channel layer and Redis: numbering, replay and batched sends."""
 
 import asyncio
+import json
 import re
 import time
 
@@ -49,9 +50,25 @@ async def test_publish_numbers_and_delivers_to_the_accounts_group() -> None:
     assert await receive(channel) == {
         "type": "portfolio.update",
         "seq": first,
-        "payload": {"total_value": "10.00"},
+        "data": '{"total_value":"10.00"}',  # encoded once, here: every socket sends this text
     }
     assert (await receive(channel))["seq"] == second
+    assert await fanout.latest_state("acct-a") == (second, '{"total_value":"11.00"}')
+
+
+async def test_a_partial_update_keeps_the_whole_state_beside_it_for_snapshots() -> None:
+    whole = {"account_id": "acct-a", "total_value": "10.00", "holdings": []}
+    first = await fanout.publish("acct-a", whole)
+    partial = {"partial": True, "account_id": "acct-a", "total_value": "12.00"}
+    after = {**whole, "total_value": "12.00"}
+
+    second = (await fanout.publish_many({"acct-a": partial}, {"acct-a": after}))["acct-a"]
+
+    assert await fanout.updates_since("acct-a", first) == [(second, partial)]
+    seq, state = await fanout.latest_state("acct-a")
+    assert seq == second and json.loads(state) == after
+    await fanout.forget_states(["acct-a"])  # nobody watches it: the next snapshot is valued anew
+    assert await fanout.latest_state("acct-a") is None
 
 
 async def test_numbers_keep_growing_after_redis_loses_the_counter(redis_client) -> None:
@@ -89,7 +106,7 @@ async def test_publish_many_reaches_each_group_once_with_its_own_numbers() -> No
     for account_id, channel in channels.items():
         message = await receive(channel)
         assert message["seq"] == numbers[account_id]
-        assert message["payload"] == {"n": account_id}
+        assert json.loads(message["data"]) == {"n": account_id}
 
 
 async def test_updates_since_returns_the_gap_or_none_when_too_old(settings) -> None:

@@ -1,6 +1,8 @@
 // The account's live feed: /ws/portfolio/<account> first (protocol: realtime/protocol.py),
 // the summary endpoint every few seconds whenever the socket is down, and back to the socket
-// with backoff, resuming from the last sequence number seen so nothing is missed.
+// with backoff, resuming from the last sequence number seen so nothing is missed. It keeps the
+// account's whole state as of that number: a snapshot replaces it, each update (partial or
+// whole, replayed ones too) is applied to it in turn, and the page is given the whole state.
 //
 // States, shown by the badge:
 //   connecting    the first socket is opening
@@ -9,6 +11,7 @@
 //   offline       nothing answers (or the socket was refused for good: signed out, disabled)
 
 import { ApiError, getJSON } from "./api.js";
+import { applyUpdate } from "./updates.js";
 
 const HEARTBEAT_MS = 15000;          // client heartbeats: keep-alive, latency, dead-link probe
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
@@ -23,7 +26,7 @@ export class LiveConnection {
    * @param {string} options.summaryPath  the summary endpoint
    * @param {string} options.accountId
    * @param {number} options.pollMs
-   * @param {(data: object, source: string) => void} options.onData  valuations, newest last
+   * @param {(data: object, source: string) => void} options.onData  whole valuations, newest last
    * @param {(state: string, detail: object) => void} options.onState
    * @param {(events: object[]) => void} options.onOrders  order events (the API's order JSON)
    */
@@ -32,6 +35,7 @@ export class LiveConnection {
     this.socket = null;
     this.socketLive = false;
     this.lastSeq = null;
+    this.valuation = null;         // the account's whole state as of update lastSeq
     this.attempts = 0;
     this.state = "connecting";
     this.latencyMs = null;
@@ -82,14 +86,16 @@ export class LiveConnection {
     switch (message.type) {
       case "snapshot":                 // a fresh valuation: always taken, its seq restarts ours
         this.lastSeq = message.seq;
+        this.valuation = message.data;
         this.established();
-        this.onData(message.data, "socket");
+        this.onData(this.valuation, "socket");
         break;
       case "update":                   // also what a resume replays first
         this.established();
         if (this.lastSeq !== null && message.seq <= this.lastSeq) return;
         this.lastSeq = message.seq;
-        this.onData(message.data, "socket");
+        this.valuation = applyUpdate(this.valuation, message.data);
+        this.onData(this.valuation, "socket");
         break;
       case "system":                   // "resumed after update N" carries a seq
         if (typeof message.seq === "number") this.established();

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -13,7 +14,7 @@ from rest_framework.test import APIClient
 
 from clera.asgi import application
 from marketdata import compat
-from realtime import fanout, presence
+from realtime import fanout, presence, protocol
 from realtime.hub import hub
 
 from .conftest import make_owner
@@ -24,7 +25,8 @@ CENT = Decimal("0.01")
 
 
 def cents(value: Decimal) -> str:
-    return str(value.quantize(CENT, ROUND_HALF_EVEN))
+    rounded = value.quantize(CENT, ROUND_HALF_EVEN)
+    return format(rounded.copy_abs() if rounded == 0 else rounded, "f")  # never "-0.00"
 
 
 def _book(raw, account_id: str) -> tuple[dict, dict[str, dict]]:
@@ -195,11 +197,14 @@ async def test_resume_from_too_long_ago_gets_a_fresh_snapshot(connect, owner, se
     )
     snapshot = await socket.next_of("snapshot")
     assert snapshot["seq"] == numbers[-1]
-    assert snapshot["data"]["account_id"] == owner.account_id
+    assert snapshot["data"] == {"n": 5}  # the state kept with the newest update
 
     never = numbers[-1] + 93  # a number this account never had
+    await fanout.forget_states([owner.account_id])  # as when nobody watched it for a while
     await socket.send({"type": "resume", "last_seq": never})
-    assert (await socket.next_of("snapshot"))["seq"] == numbers[-1]
+    fresh = await socket.next_of("snapshot")
+    assert fresh["seq"] == numbers[-1]
+    assert fresh["data"]["account_id"] == owner.account_id  # valued afresh
 
 
 class SlowTransport:
@@ -239,6 +244,66 @@ async def test_a_slow_client_holds_only_the_newest_update(connect, owner):
     first, last = await socket.next_of("update"), await socket.next_of("update")
     assert (first["seq"], last["seq"]) == (numbers[0], numbers[-1])
     assert last["data"] == {"n": 299}
+
+
+async def test_a_slow_client_gets_its_unsent_partial_updates_merged(connect, owner):
+    transport = SlowTransport(application)
+    socket = await connect(f"/ws/portfolio/{owner.account_id}", cookie=owner.cookie, app=transport)
+    await socket.next_of("snapshot")
+    consumer = next(iter(hub().sockets.values()))
+    whole = {"total_value": "1.00", "cash": "1.00", "holdings": [{"symbol": "A", "price": "1"}]}
+    await fanout.publish(owner.account_id, whole)
+    await socket.next_of("update")
+
+    transport.gate.clear()
+    steps = [
+        ({"total_value": "2.00"}, {"symbol": "A", "price": "2"}),
+        ({"cash": "3.00"}, None),
+        ({"total_value": "4.00"}, None),
+    ]
+    state = whole
+    for n, (figures, holding) in enumerate(steps):
+        partial = {"partial": True, **figures, **({"holdings": [holding]} if holding else {})}
+        state = protocol.apply(state, partial)
+        seq = (await fanout.publish_many({owner.account_id: partial}, {owner.account_id: state}))[
+            owner.account_id
+        ]
+        if n == 0:  # the first one is stuck in the transport; the others wait, merged
+            while consumer.seq != seq:
+                await asyncio.sleep(0.01)
+    while consumer.seq != seq:
+        await asyncio.sleep(0.01)
+    assert len(consumer.outbox) == 1
+
+    transport.gate.set()
+    client = whole
+    for _ in range(2):
+        client = protocol.apply(client, (await socket.next_of("update"))["data"])
+    assert (
+        client
+        == state
+        == {
+            "total_value": "4.00",
+            "cash": "3.00",
+            "holdings": [{"symbol": "A", "price": "2"}],
+        }
+    )
+
+
+async def test_an_update_that_never_arrived_is_sent_from_the_history(connect, owner):
+    """Pub/sub delivers at most once: a partial update must not be applied past a lost one."""
+    socket = await connect(f"/ws/portfolio/{owner.account_id}", cookie=owner.cookie)
+    await socket.next_of("snapshot")
+    whole = {"total_value": "1.00", "cash": "1.00", "holdings": []}
+    first = await fanout.publish(owner.account_id, whole)
+    assert (await socket.next_of("update"))["seq"] == first
+    lost = {"partial": True, "cash": "2.00"}  # numbered and kept, never published
+    await fanout.number_updates({owner.account_id: json.dumps(lost)})
+    last = await fanout.publish(owner.account_id, {"partial": True, "total_value": "3.00"})
+
+    update = await socket.next_of("update")  # the two, merged: nothing is skipped
+    assert update["seq"] == last
+    assert protocol.apply(whole, update["data"]) == {**whole, "cash": "2.00", "total_value": "3.00"}
 
 
 async def test_event_channels_are_forwarded_only_once_subscribed(connect, owner):
