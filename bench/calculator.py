@@ -357,6 +357,7 @@ def main() -> None:
     rates = [int(r) for r in options.rates.split(",")]
     print(f"loadavg at start: {_loadavg()}")
     best: dict[int, float] = {}
+    figures: list[dict] = []
     server = EmbeddedRedis(port=0).start()
     setup_django(server.url)
     from marketdata.store import redis_client
@@ -387,6 +388,21 @@ def main() -> None:
                 )
                 if result.sustained:
                     best[size] = max(best.get(size, 0.0), result.ticks_per_second)
+                figures.append(
+                    {
+                        "accounts": size,
+                        "watched": len(watched),
+                        "rate": rate,
+                        "ticks_per_second": round(result.ticks_per_second),
+                        "baseline_ticks_per_second": round(base_rate, 2),
+                        "ratio": round(result.ticks_per_second / base_rate),
+                        "pushes_per_second": round(result.pushes_per_second),
+                        "pushes_per_core": round(result.pushes_per_second / result.cpu_cores),
+                        "lag_ms": [round(result.lag_p50 * 1000), round(result.lag_p99 * 1000)],
+                        "cores": round(result.cpu_cores, 2),
+                        "sustained": result.sustained,
+                    }
+                )
                 print(
                     f"  ours @ {rate:>6,}/s asked, {result.offered_per_second:>7,.0f}/s written: "
                     f"{result.ticks_per_second:>7,.0f} ticks/s "
@@ -407,6 +423,12 @@ def main() -> None:
             + ", ".join(f"{size:,}: {best[size]:,.0f}/s" for size in sizes)
             + f"; {largest:,} vs {smallest:,}: {best[smallest] / best[largest]:.2f}x slower"
         )
+    print(
+        json.dumps(
+            {"bench": "calculator", "partitions": options.partitions, "runs": figures,
+             "loadavg": os.getloadavg()}
+        )
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -23,10 +23,11 @@ work).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 from django.conf import settings
 
@@ -48,14 +49,13 @@ PRICE_PLACES = 10
 AMOUNT_PLACES = QTY_PLACES + PRICE_PLACES
 
 
-@dataclass(frozen=True, slots=True)
-class SymbolPrice:
+class SymbolPrice(NamedTuple):
     """What the price cache says about a symbol at one moment, in units: the streamed price
     that values it (None when neither trade nor quote is fresh: each holding then uses its
     position's price), its text, the previous close (None when not cached), the day's move
     against that close as a percentage (what every holder measured from the close shows), and
     ``until``: the last moment this stays the symbol's price (a trade or quote goes stale then;
-    None: only a new write changes it)."""
+    None: only a new write changes it). A tuple: made and compared thousands of times a pass."""
 
     price: int | None
     source: str
@@ -67,12 +67,18 @@ class SymbolPrice:
     until: datetime | None = None
 
 
+@functools.lru_cache(maxsize=8192)
+def _price_units(value: Decimal) -> int:
+    """A price in units, remembered: a symbol's previous close is the same all day."""
+    return to_units(value, PRICE_PLACES)
+
+
 def symbol_price(cached: CachedPrice | None, now: datetime) -> SymbolPrice:
     """The symbol's :class:`SymbolPrice` at ``now``. ValueError: a price with more places
     than :data:`PRICE_PLACES`."""
     prev_close = None
     if cached is not None and cached.prev_close is not None:
-        prev_close = to_units(cached.prev_close, PRICE_PLACES)
+        prev_close = _price_units(cached.prev_close)
     fresh = fresh_price(cached, now)
     if fresh is None:
         return SymbolPrice(None, "position", None, None, prev_close)

@@ -496,27 +496,31 @@ class _SymbolPrices:
     holders and kept, the very same object, while its copy in the price cache is the same and
     its ``until`` has not passed: a holding valued at it then costs nothing."""
 
-    __slots__ = ("_cached", "_prices")
+    __slots__ = ("_cached", "_read", "_prices")
 
     def __init__(self, cached: dict[str, CachedPrice | None]) -> None:
         self._cached = cached
-        self._prices: dict[str, tuple[CachedPrice | None, SymbolPrice]] = {}
+        self._read: dict[str, CachedPrice | None] = {}  # the cache entry each was made from
+        self._prices: dict[str, SymbolPrice] = {}
 
     def of(self, symbols: Iterable[str], now: datetime) -> dict[str, SymbolPrice]:
-        prices = {}
+        """Every symbol's price as of ``now`` (at least ``symbols``', brought up to date)."""
+        prices, read = self._prices, self._read
         for symbol in symbols:
             cached = self._cached.get(symbol)
-            kept = self._prices.get(symbol)
-            if kept is None or kept[0] is not cached or (kept[1].until or now) < now:
-                kept = self._prices[symbol] = (cached, symbol_price(cached, now))
-            prices[symbol] = kept[1]
+            kept = prices.get(symbol)
+            if kept is None or read[symbol] is not cached or (kept.until or now) < now:
+                prices[symbol] = symbol_price(cached, now)
+                read[symbol] = cached
         return prices
 
     def forget(self, symbol: str) -> None:
         self._prices.pop(symbol, None)
+        self._read.pop(symbol, None)
 
     def clear(self) -> None:
         self._prices.clear()
+        self._read.clear()
 
 
 def _since(started: float) -> float:
