@@ -33,10 +33,8 @@ SEED = 11
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--holdings", type=int, default=10)
-    parser.add_argument("--accounts", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--repeat", type=int, default=5)
+    for option, default in (("holdings", 10), ("accounts", 100), ("steps", 60), ("repeat", 5)):
+        parser.add_argument(f"--{option}", type=int, default=default)
     args = parser.parse_args()
     setup_django("redis://127.0.0.1:1/0")  # never connected: nothing here reads Redis
     import orjson
