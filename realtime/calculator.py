@@ -25,10 +25,11 @@ prices changed and accounts whose cash or holdings changed. One pass (:meth:`Cal
    copy of the price cache — the changed symbols' hashes are read once a pass (one pipelined
    round trip), the price rule applied once per symbol and pass — and publishes through
    ``fanout.publish_many`` only what changed since the account's last push
-   (:func:`realtime.protocol.changes`), with the whole state kept beside it for snapshots. An
-   account's first push (since it was watched, since the start, or after UPDATE_HISTORY_SECONDS
-   / 2 without one) is its whole state. An account whose figures do not fit the exact units
-   is valued with ``value_account`` instead.
+   (:func:`realtime.protocol.changes`). An account's first push (since it was watched, since
+   the start, or after UPDATE_HISTORY_SECONDS / 2 without one) is its whole state, and so is
+   every UPDATE_HISTORY_LENGTH / 2-th: a snapshot is the newest whole update with the partial
+   ones after it (:func:`realtime.fanout.latest_state`), so those must still be kept. An
+   account whose figures do not fit the exact units is valued with ``value_account`` instead.
 
 No step lists all accounts or scans keys: a pass costs what the watched accounts it touches
 cost. The full pass (at start and after Redis comes back) values every watched account of the
@@ -142,7 +143,8 @@ class Calculator:
         self._ready: dict[str, None] = {}  # due now, oldest first: pushed PUSH_BATCH a pass
         self._accounts: dict[str, book.CachedAccount] = {}
         self._live: dict[str, LiveAccount] = {}
-        self._pushed: dict[str, tuple[dict[str, Any], float]] = {}  # last state pushed, when
+        # Each account's last state pushed, when, and how many partial updates since a whole one.
+        self._pushed: dict[str, tuple[dict[str, Any], float, int]] = {}
         # The price cache for the symbols held (None: read, nothing cached).
         self._quotes: dict[str, CachedPrice | None] = {}
         self._symbol_prices = _SymbolPrices(self._quotes)
@@ -335,12 +337,14 @@ class Calculator:
             return 0
         updates, states = await self._valuations(account_ids)
         if updates:
-            await fanout.publish_many(updates, states)
+            await fanout.publish_many(updates)
         stamp = time.monotonic()
         for account_id in account_ids:
             self._last_push[account_id] = stamp
         for account_id, state in states.items():
-            self._pushed[account_id] = (state, stamp)
+            partials = self._pushed.get(account_id, (None, 0.0, 0))[2]
+            whole = not updates[account_id].get("partial")
+            self._pushed[account_id] = (state, stamp, 0 if whole else partials + 1)
         return len(updates)
 
     async def _read_quotes(self, symbols: set[str]) -> None:
@@ -352,14 +356,15 @@ class Calculator:
     async def _valuations(
         self, account_ids: list[str]
     ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        """Each ready account's update data and the whole state after it (see the module
-        docstring, step 4)."""
+        """Each ready account's update data and its whole state (see the module docstring,
+        step 4)."""
         accounts = await self._cached(account_ids)
         unread = {s for a in accounts.values() for s in a.symbols if s not in self._quotes}
         await self._read_quotes(unread)  # newly held, or held by accounts no longer watched
         now = datetime.now(UTC)
         as_of = moments.iso(now)
         oldest = time.monotonic() - settings.UPDATE_HISTORY_SECONDS / 2
+        most = settings.UPDATE_HISTORY_LENGTH // 2  # partial updates between two whole ones
         updates, states = {}, {}
         for account_id, account in accounts.items():
             if not account.ready:
@@ -373,8 +378,9 @@ class Calculator:
                     type(problem).__name__,
                 )
                 continue
-            before, at = self._pushed.get(account_id, (None, 0.0))
-            updates[account_id] = changes(before if at >= oldest else None, state)
+            before, at, partials = self._pushed.get(account_id, (None, 0.0, 0))
+            stale = at < oldest or partials >= most
+            updates[account_id] = changes(None if stale else before, state)
             states[account_id] = state
         return updates, states
 

@@ -13,12 +13,14 @@ Each account has one Channels group, :func:`group_name`. Its consumers receive
 
 Redis keys, per account: ``clera:seq:<id>`` (the counter), ``clera:updates:<id>``, a list of the
 last UPDATE_HISTORY_LENGTH updates as ``"<seq> <data JSON>"``, oldest first, and
-``clera:state:<id>``, ``"<seq> <state JSON>"``: the whole state after the newest update, which a
-new socket gets as its snapshot (:func:`latest_state`) so that the partial updates after it
-apply to exactly what they were computed from. Numbering and recording are one Lua script (for a
-whole batch of accounts), so the list's order is the sequence's. All three live
-UPDATE_HISTORY_SECONDS after the last update; the calculator deletes the state of an account
-nobody watches any more (:func:`forget_states`), since it stops following that account's book.
+``clera:state:<id>``, ``"<seq> <state JSON>"``: the newest *whole* update. A new socket's
+snapshot is that state with the partial updates kept after it applied (:func:`latest_state`),
+so the partial updates that follow apply to exactly what they were computed from; the
+calculator sends a whole update at least every UPDATE_HISTORY_LENGTH / 2 pushes, so those are
+always kept. Numbering and recording are one Lua script (for a whole batch of accounts), so the
+list's order is the sequence's. All three live UPDATE_HISTORY_SECONDS after the last update; the
+calculator deletes the state of an account nobody watches any more (:func:`forget_states`),
+since it stops following that account's book.
 
 Numbers only grow, even across a Redis that lost its data or a counter that expired: a new
 counter starts at the current time in milliseconds, not at 0. An account's numbers grow by
@@ -49,6 +51,7 @@ import orjson
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from . import protocol
 from .redis_loop import loop_client
 
 SEQ_PREFIX = "clera:seq:"
@@ -63,21 +66,22 @@ _GROUP_SAFE = re.compile(r"[A-Za-z0-9._-]{1,80}")
 #: channels-redis's connection pool size (each call in flight holds a connection).
 _GATHER_CHUNK = 100
 
-# Number updates, keep each in its account's capped list and the state after it, for any
-# number of accounts. KEYS: counter, list and state of each account in turn. ARGV: list length,
-# TTL seconds, the first number of a new counter (now, in ms), then each account's data JSON and
-# state JSON ("": the data is the whole state). Returns the numbers.
+# Number updates, keep each in its account's capped list and a whole one as the account's
+# state, for any number of accounts. KEYS: counter, list and state of each account in turn.
+# ARGV: list length, TTL seconds, the first number of a new counter (now, in ms), then each
+# account's data JSON and "1" when it is a whole state ("" when partial). Returns the numbers.
 _APPEND = """
 local length, ttl, start = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local numbers = {}
 for i = 1, #KEYS, 3 do
-  local data, state = ARGV[4 + (i - 1) / 3 * 2], ARGV[5 + (i - 1) / 3 * 2]
-  if state == '' then state = data end
+  local data, whole = ARGV[4 + (i - 1) / 3 * 2], ARGV[5 + (i - 1) / 3 * 2]
   redis.call('SET', KEYS[i], start, 'NX')
   local seq = redis.call('INCR', KEYS[i])
   redis.call('RPUSH', KEYS[i + 1], seq .. ' ' .. data)
   redis.call('LTRIM', KEYS[i + 1], -length, -1)
-  redis.call('SET', KEYS[i + 2], seq .. ' ' .. state, 'EX', ttl)
+  if whole == '1' then
+    redis.call('SET', KEYS[i + 2], seq .. ' ' .. data, 'EX', ttl)
+  end
   redis.call('EXPIRE', KEYS[i], ttl)
   redis.call('EXPIRE', KEYS[i + 1], ttl)
   numbers[#numbers + 1] = seq
@@ -116,15 +120,13 @@ async def send_messages(messages: Iterable[tuple[str, dict]]) -> None:
         await asyncio.gather(*(layer.group_send(group, message) for group, message in chunk))
 
 
-async def number_updates(
-    updates: Mapping[str, str], states: Mapping[str, str] | None = None
-) -> dict[str, int]:
+async def number_updates(updates: Mapping[str, str], whole: Iterable[str] = ()) -> dict[str, int]:
     """Give each account's update (its ``data`` JSON) its next sequence number and record it for
-    replay, with the state after it (``states``; an update without one is a whole state), in
-    one pipelined round trip, one script call per _APPEND_CHUNK accounts."""
+    replay — and as the account's state when the account is in ``whole`` — in one pipelined
+    round trip, one script call per _APPEND_CHUNK accounts."""
     if not updates:
         return {}
-    states = states or {}
+    whole = set(whole)
     client = loop_client()
     append = client.register_script(_APPEND)
     head = [settings.UPDATE_HISTORY_LENGTH, settings.UPDATE_HISTORY_SECONDS, _first_number()]
@@ -135,20 +137,18 @@ async def number_updates(
         keys = [
             key for a in chunk for key in (SEQ_PREFIX + a, UPDATES_PREFIX + a, STATE_PREFIX + a)
         ]
-        texts = [text for a in chunk for text in (updates[a], states.get(a, ""))]
+        texts = [text for a in chunk for text in (updates[a], "1" if a in whole else "")]
         await append(keys=keys, args=head + texts, client=pipe)
     numbers = [int(seq) for chunk in await pipe.execute() for seq in chunk]
     return dict(zip(accounts, numbers, strict=True))
 
 
-async def publish_many(
-    updates: Mapping[str, Mapping[str, Any]], states: Mapping[str, Mapping[str, Any]] | None = None
-) -> dict[str, int]:
+async def publish_many(updates: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
     """Number, record and push one update per account (its ``data``: a whole state, or a
-    partial one with the whole state after it in ``states``); returns each account's number."""
+    partial one, ``"partial": true``); returns each account's number."""
     texts = {account_id: _dumps(data) for account_id, data in updates.items()}
-    state_texts = {account_id: _dumps(state) for account_id, state in (states or {}).items()}
-    numbers = await number_updates(texts, state_texts)
+    whole = [account_id for account_id, data in updates.items() if not data.get("partial")]
+    numbers = await number_updates(texts, whole)
     await send_messages(
         (group_name(account_id), {"type": UPDATE, "seq": numbers[account_id], "data": text})
         for account_id, text in texts.items()
@@ -157,7 +157,7 @@ async def publish_many(
 
 
 async def publish(account_id: str, data: Mapping[str, Any]) -> int:
-    """Number, record and push one whole-state update of the account; returns its number."""
+    """Number, record and push one update of the account; returns its number."""
     return (await publish_many({account_id: data}))[account_id]
 
 
@@ -192,16 +192,28 @@ def _parse_entry(raw: bytes) -> tuple[int, dict]:
 
 
 async def latest_state(account_id: str) -> tuple[int, str] | None:
-    """The account's newest update number and the whole state after it (JSON text), when the
-    state kept is that of the newest number; else None (no update kept, or it is gone)."""
+    """The account's newest update number and its whole state then (JSON text): the newest
+    whole update with the partial ones kept after it applied; None when no whole update is
+    kept or some update after it is not."""
     pipe = loop_client().pipeline(transaction=False)
     pipe.get(SEQ_PREFIX + account_id)
     pipe.get(STATE_PREFIX + account_id)
-    current, state = await pipe.execute()
+    pipe.lrange(UPDATES_PREFIX + account_id, 0, -1)
+    current, state, entries = await pipe.execute()
     if current is None or state is None:
         return None
     seq, _, text = state.partition(b" ")
-    return (int(seq), text.decode()) if int(seq) == int(current) else None
+    base, newest = int(seq), int(current)
+    if base == newest:
+        return base, text.decode()
+    after = [(number, raw) for number, _, raw in (e.partition(b" ") for e in entries)]
+    after = [(int(number), raw) for number, raw in after if int(number) > base]
+    if [number for number, _ in after] != list(range(base + 1, newest + 1)):
+        return None
+    whole = orjson.loads(text)
+    for _number, raw in after:
+        whole = protocol.apply(whole, orjson.loads(raw))
+    return newest, _dumps(whole)
 
 
 async def forget_states(account_ids: Iterable[str]) -> None:

@@ -2,12 +2,12 @@
 
 * **Snapshot** — ``{"type": "snapshot", "seq": S, "data": ...}``: the account's whole state in
   :func:`portfolio.presenters.valuation_json`'s form (holdings included). While the calculator
-  pushes the account, that is the state it kept with its newest update ``S``
-  (:func:`realtime.fanout.latest_state`), so the partial updates after ``S`` apply to exactly
-  what they were computed from. Otherwise the account valued now by
-  :func:`portfolio.selectors.account_valuation` (the REST summary's function), ``S`` read
-  *before* valuing; the calculator's first update of an account it starts pushing is a whole
-  state, so nothing is applied to a state it did not compute.
+  pushes the account, that is the state after its newest update ``S``: the newest whole update
+  with the partial ones kept after it applied (:func:`realtime.fanout.latest_state`), so the
+  partial updates after ``S`` apply to exactly what they were computed from. Otherwise the
+  account valued now by :func:`portfolio.selectors.account_valuation` (the REST summary's
+  function), ``S`` read *before* valuing; the calculator's first update of an account it starts
+  pushing is a whole state, so nothing is applied to a state it did not compute.
 * **Resume** — a client that saw update ``N`` (``{"type": "resume", "last_seq": N}`` or
   ``?last_seq=N`` on connect) gets exactly the updates numbered after ``N``, in order, from
   :func:`realtime.fanout.updates_since`; when those are no longer all kept (or ``N`` is not a

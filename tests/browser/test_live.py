@@ -114,7 +114,7 @@ def test_a_partial_update_changes_only_what_it_names(page: Page, site: Site) -> 
         "as_of": moments.iso(datetime.now(UTC)),
         "holdings": [moved],
     }
-    seq = _run(fanout.publish_many({account: partial}, {account: apply(whole, partial)}))[account]
+    seq = _run(fanout.publish(account, partial))
     mine.add(seq)
     expect(total).to_have_attribute("data-value", partial["total_value"])
     expect(total).to_have_text(money(partial["total_value"]))

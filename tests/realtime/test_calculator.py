@@ -183,6 +183,23 @@ async def test_a_price_change_pushes_exactly_its_watched_holders_a_true_value(st
     assert (await receive(channels[B]))["seq"] == first_b["seq"] + 1
 
 
+async def test_every_few_pushes_one_is_whole_so_a_snapshot_can_be_composed(running, settings):
+    settings.UPDATE_HISTORY_LENGTH = 4  # a whole update at least every 2 partial ones
+    channel = await member(A)
+    calculator = Calculator()
+    await calculator.start()
+    whole = []
+    for price in ("101", "102", "103", "104", "105"):
+        trade({"AAA": price})
+        await calculator._read_quotes({"AAA"})
+        await calculator._push([A])
+        message = await receive(channel)
+        whole.append("partial" not in message["data"])
+        seq, state = await fanout.latest_state(A)  # what a new socket's snapshot would be
+        assert seq == message["seq"] and json.loads(state) == message["payload"]
+    assert whole == [True, False, False, True, False]
+
+
 async def test_cash_changes_named_on_the_stream_are_pushed(start_calculator):
     channel = await member(A)
     start_calculator()

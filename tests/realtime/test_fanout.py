@@ -56,17 +56,22 @@ async def test_publish_numbers_and_delivers_to_the_accounts_group() -> None:
     assert await fanout.latest_state("acct-a") == (second, '{"total_value":"11.00"}')
 
 
-async def test_a_partial_update_keeps_the_whole_state_beside_it_for_snapshots() -> None:
-    whole = {"account_id": "acct-a", "total_value": "10.00", "holdings": []}
+async def test_a_snapshot_is_the_newest_whole_update_with_the_partial_ones_after_it(settings):
+    settings.UPDATE_HISTORY_LENGTH = 4
+    whole = {"account_id": "acct-a", "total_value": "10.00", "holdings": [{"symbol": "A"}]}
     first = await fanout.publish("acct-a", whole)
-    partial = {"partial": True, "account_id": "acct-a", "total_value": "12.00"}
-    after = {**whole, "total_value": "12.00"}
+    partials = [{"partial": True, "total_value": f"1{n}.00"} for n in range(1, 4)]
+    numbers = [await fanout.publish("acct-a", partial) for partial in partials]
 
-    second = (await fanout.publish_many({"acct-a": partial}, {"acct-a": after}))["acct-a"]
-
-    assert await fanout.updates_since("acct-a", first) == [(second, partial)]
+    assert await fanout.updates_since("acct-a", first) == list(zip(numbers, partials, strict=True))
     seq, state = await fanout.latest_state("acct-a")
-    assert seq == second and json.loads(state) == after
+    assert seq == numbers[-1] and json.loads(state) == {**whole, "total_value": "13.00"}
+
+    for cash in ("1.00", "2.00"):  # the first partial one after the whole one drops out
+        await fanout.publish("acct-a", {"partial": True, "cash": cash})
+    assert await fanout.latest_state("acct-a") is None  # the socket values its snapshot afresh
+    last = await fanout.publish("acct-a", whole)
+    assert await fanout.latest_state("acct-a") == (last, json.dumps(whole, separators=(",", ":")))
     await fanout.forget_states(["acct-a"])  # nobody watches it: the next snapshot is valued anew
     assert await fanout.latest_state("acct-a") is None
 
