@@ -7,7 +7,7 @@ them changes shape, so an upgrade breaks there first, not in production.
 
 * alpaca-py 0.44.0 — ``RESTClient._retry``, ``_retry_codes``, ``_session``; ``DataStream``'s
   ``_running``, ``_should_run``, ``_loop``, ``_stop_stream_event``, ``_run_forever()``,
-  ``_start_ws()``, ``_consume()``, ``_cast()``, ``_dispatch()``.
+  ``_start_ws()``, ``_consume()``, ``_dispatch()``.
 * channels-redis 4.3.0 — ``RedisPubSubChannelLayer._get_layer()``; the loop layer's
   ``channels``, ``_get_group_channel_name()`` and ``_get_shard()``; the shard's ``_lock``,
   ``_ensure_redis()`` and ``_redis``.
@@ -92,12 +92,6 @@ async def consume_stream(stream: DataStream) -> bool:
     """Hand messages to the handlers until a stop (False) or ``data_timeout`` of silence
     (True); a dropped socket raises. Private API: ``DataStream._consume()``."""
     return await stream._consume()
-
-
-def stream_message_model(stream: DataStream, message: dict) -> object:
-    """What the stream's handlers get for one decoded message (a ``Quote``, ``Trade``... or the
-    raw dict with ``raw_data``). Private API: ``DataStream._cast()``."""
-    return stream._cast(message)
 
 
 def dispatch_stream_message(stream: DataStream, message: dict) -> Awaitable[None]:

@@ -6,11 +6,14 @@ Writing:
 * :func:`stored` — what Redis keeps: fixed-width UTC ISO 8601 with microseconds,
   ``"2026-11-20T15:00:00.123456Z"``. Fixed width makes moments compare correctly as strings,
   which the account book's Lua scripts rely on; :func:`parse_stored` reads it back.
+  :func:`stored_epoch` writes the same from epoch seconds and microseconds (a streamed msgpack
+  ``Timestamp``) without making a ``datetime``: the quote consumer's writer formats thousands
+  of those a flush.
 * :func:`iso` — what the REST API and the socket payloads show: UTC ISO 8601 with a ``Z``,
   as precise as the moment is (``"2026-11-20T15:00:00Z"``, ``"…:00.5Z"`` is never cut).
 * :func:`iso_ms` — socket protocol timestamps and stats: UTC ISO 8601 to the millisecond.
 * :func:`new_york_day` — the New York calendar date, ``YYYY-MM-DD`` (trading days are New
-  York's).
+  York's); :func:`new_york_day_epoch` of an epoch second.
 * :func:`new_york` — New York wall time with its ``±hh:mm`` offset, optionally with nine
   fraction digits, ``"2026-12-03T10:42:21.123456789-05:00"``: the other form Alpaca writes
   (its clock, a trade account's ``previous_close``), which the sandbox sends so that every
@@ -31,6 +34,7 @@ Naive moments are taken as UTC everywhere, as Alpaca's SDK assumes.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -48,6 +52,25 @@ def _utc(moment: datetime) -> datetime:
 def stored(moment: datetime) -> str:
     """A moment as fixed-width UTC text, the form every Redis key holds."""
     return _utc(moment).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+@lru_cache(maxsize=4096)
+def _epoch_second(seconds: int) -> tuple[str, str]:
+    """:func:`stored` of a whole epoch second up to its fraction, and its New York day: cached,
+    for streamed moments come by the thousand within a few seconds of each other."""
+    moment = _EPOCH + timedelta(seconds=seconds)
+    return stored(moment)[:-8], new_york_day(moment)
+
+
+def stored_epoch(seconds: int, microseconds: int) -> str:
+    """:func:`stored` of the moment ``microseconds`` (0–999,999) after epoch second
+    ``seconds``."""
+    return f"{_epoch_second(seconds)[0]}.{microseconds:06d}Z"
+
+
+def new_york_day_epoch(seconds: int) -> str:
+    """:func:`new_york_day` of any moment within epoch second ``seconds``."""
+    return _epoch_second(seconds)[1]
 
 
 def parse(text: object) -> datetime:

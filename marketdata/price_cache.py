@@ -35,13 +35,13 @@ Which of these prices values a holding is :func:`portfolio.pricing.valuation_pri
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import redis
 import redis.asyncio
 from django.conf import settings
@@ -58,19 +58,27 @@ _CRYPTO_QUOTES = ("USDT", "USDC", "USD", "BTC")
 _TWO = Decimal(2)
 
 # One batch in one command (redis-py spends far more packing many small commands than Redis
-# spends running them). KEYS: clera:changes, then the price hashes. ARGV: TTL, JSON rows
-# aligned with the hashes — [[field, value, ...], volume day, size to add or ""] —, the
-# stream's MAXLEN and the comma-separated symbols. A new New York day restarts the volume.
+# spends running them, and the writer's Python more building rows than Lua taking them apart).
+# KEYS: clera:changes, then the price hashes. ARGV: TTL, JSON rows aligned with the hashes —
+# [quote fields, trade fields (objects, either may be empty), volume day, size to add or ""]
+# —, the stream's MAXLEN and the comma-separated symbols. A new New York day restarts the
+# volume.
 _WRITE_BATCH = """
 local rows = cjson.decode(ARGV[2])
 for i = 2, #KEYS do
-  local row = rows[i - 1]
-  redis.call('HSET', KEYS[i], unpack(row[1]))
-  if row[3] ~= '' then
-    if redis.call('HGET', KEYS[i], 'volume_day') == row[2] then
-      redis.call('HINCRBYFLOAT', KEYS[i], 'volume', row[3])
+  local row, fields = rows[i - 1], {}
+  for kind = 1, 2 do
+    for field, value in pairs(row[kind]) do
+      fields[#fields + 1] = field
+      fields[#fields + 1] = value
+    end
+  end
+  redis.call('HSET', KEYS[i], unpack(fields))
+  if row[4] ~= '' then
+    if redis.call('HGET', KEYS[i], 'volume_day') == row[3] then
+      redis.call('HINCRBYFLOAT', KEYS[i], 'volume', row[4])
     else
-      redis.call('HSET', KEYS[i], 'volume_day', row[2], 'volume', row[3])
+      redis.call('HSET', KEYS[i], 'volume_day', row[3], 'volume', row[4])
     end
   end
   redis.call('EXPIRE', KEYS[i], ARGV[1])
@@ -124,31 +132,37 @@ class CachedPrice:
 
 def number_text(value: float | Decimal) -> str:
     """A streamed number as a plain decimal string: the float's shortest repr, no exponent."""
-    text = repr(value) if isinstance(value, float) else format(value, "f")
-    if "e" in text or "E" in text:
-        text = format(Decimal(text), "f")
-    return text
+    if isinstance(value, float):
+        text = repr(value)
+        return format(Decimal(text), "f") if "e" in text else text
+    return format(value, "f")  # a Decimal's "f" form never has an exponent
 
 
 def quote_fields(
-    bid: float | Decimal, bid_size: float, ask: float | Decimal, ask_size: float, at: datetime
+    bid: float | Decimal,
+    bid_size: float,
+    ask: float | Decimal,
+    ask_size: float,
+    at: datetime | str,
 ) -> dict[str, str]:
-    """The hash fields one quote sets."""
+    """The hash fields one quote sets; ``at`` a moment or its :func:`moments.stored` text."""
     return {
         "bid": number_text(bid),
         "bid_size": number_text(bid_size),
         "ask": number_text(ask),
         "ask_size": number_text(ask_size),
-        "quote_at": moments.stored(at),
+        "quote_at": at if isinstance(at, str) else moments.stored(at),
     }
 
 
-def trade_fields(price: float | Decimal, size: float | Decimal, at: datetime) -> dict[str, str]:
-    """The hash fields one trade sets."""
+def trade_fields(
+    price: float | Decimal, size: float | Decimal, at: datetime | str
+) -> dict[str, str]:
+    """The hash fields one trade sets; ``at`` as for :func:`quote_fields`."""
     return {
         "trade_price": number_text(price),
         "trade_size": number_text(size),
-        "trade_at": moments.stored(at),
+        "trade_at": at if isinstance(at, str) else moments.stored(at),
     }
 
 
@@ -220,8 +234,8 @@ class PriceCache:
 
     def write_batch(
         self,
-        quotes: Mapping[str, Mapping[str, str]],
-        trades: Mapping[str, Mapping[str, str]],
+        quotes: Mapping[str, dict[str, str]],
+        trades: Mapping[str, dict[str, str]],
         volumes: Mapping[str, tuple[str, Decimal]],
     ) -> int:
         """Write one batch (fields from :func:`quote_fields` / :func:`trade_fields`, and each
@@ -230,22 +244,22 @@ class PriceCache:
         changed = sorted(quotes.keys() | trades.keys())
         if not changed:
             return 0
+        none: dict[str, str] = {}
         rows = []
         for symbol in changed:
-            fields = [*quotes.get(symbol, {}).items(), *trades.get(symbol, {}).items()]
-            day, size = volumes.get(symbol, ("", None))
+            volume = volumes.get(symbol)
             rows.append(
                 [
-                    [item for pair in fields for item in pair],
-                    day,
-                    "" if size is None else number_text(size),
+                    quotes.get(symbol, none),
+                    trades.get(symbol, none),
+                    *((volume[0], number_text(volume[1])) if volume else ("", "")),
                 ]
             )
         self._write(
             keys=[CHANGES_STREAM, *map(price_key, changed)],
             args=[
                 settings.PRICE_TTL,
-                json.dumps(rows, separators=(",", ":")),
+                orjson.dumps(rows),
                 CHANGES_MAXLEN,
                 ",".join(changed),
             ],

@@ -3,7 +3,10 @@
 ``manage.py consume_quotes`` runs one :class:`QuoteConsumer`. It streams with the real
 alpaca-py clients — ``StockDataStream`` (feed ALPACA_DATA_FEED, ``ALPACA_STREAM_URL/v2/<feed>``)
 and ``CryptoDataStream`` (``ALPACA_STREAM_URL/v1beta3/crypto/us``), keys
-ALPACA_DATA_CREDENTIALS — each on a thread of its own with its own event loop, so the SDK's
+ALPACA_DATA_CREDENTIALS, with ``raw_data=True``: the handlers get the msgpack-decoded dicts,
+read as the SDK's models would (marketdata/stream_messages.py), not a pydantic model per
+message, which cost more than everything else here together. Each stream runs on a thread of
+its own with its own event loop, so the SDK's
 traps never bite: ``run()`` (an ``asyncio.run``) is never called, ``subscribe_*`` and
 ``unsubscribe_*`` are only called from the consumer's own thread, never from a stream's loop,
 and a stream is only started once it has a symbol (before that the SDK spins on a core).
@@ -16,7 +19,8 @@ and a stream is only started once it has a symbol (before that the SDK spins on 
   RECONCILE_SECONDS anyway. Until a symbol collection has run since Redis lost its data it only
   adds symbols, never drops them.
 * **How it writes**: handlers only note each symbol's newest trade and quote (and add up
-  traded size); a writer thread flushes what changed every QUOTE_FLUSH_SECONDS, or sooner after
+  traded size), refusing (and logging) a message the SDK's models would have refused; a
+  writer thread flushes what changed every QUOTE_FLUSH_SECONDS, or sooner after
   QUOTE_FLUSH_MESSAGES messages, as one pipelined batch (:meth:`PriceCache.write_batch`).
   A burst of quotes for one symbol costs one write; a Redis outage costs no memory growth
   (the pending batch holds one entry per symbol) and the newest values land once Redis is back.
@@ -49,21 +53,30 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Protocol
+from functools import partial
+from typing import Any, Protocol
 
 import redis
 from alpaca.data.enums import DataFeed
 from alpaca.data.live import CryptoDataStream, StockDataStream
 from alpaca.data.live.websocket import DataStream
-from alpaca.data.models import Quote, Trade
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import LockNotOwnedError
 
 from . import compat, moments
 from .backoff import REDIS_MAX_BACKOFF, Backoff
-from .price_cache import PriceCache, quote_fields, trade_fields
+from .price_cache import PriceCache
 from .store import redis_client
+from .stream_messages import (
+    StreamQuote,
+    StreamTrade,
+    quote_row,
+    read_quote,
+    read_trade,
+    trade_row,
+    traded_size,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +87,8 @@ LEADER_LOCK = "clera:lock:quotes"
 RECONCILE_SECONDS = 5.0
 #: Seconds before a stream that ended by itself (e.g. Alpaca's 409) is started again.
 RESTART_SECONDS = 10.0
+#: A refused stream message is logged the first time and then once per this many.
+REFUSED_LOG_EVERY = 1000
 _OPTION = re.compile(r"[A-Z]{1,6}\d{6}[CP]\d{8}")
 ZERO = Decimal(0)
 
@@ -85,6 +100,32 @@ def stream_kind(symbol: str) -> str | None:
     if _OPTION.fullmatch(symbol):
         return None
     return "stock"
+
+
+def stock_stream(feed: str, silence: float | None) -> StockDataStream:
+    """The stock stream of ``feed`` (iex or sip), handing its handlers raw messages;
+    ``silence``: the seconds without data that count as a drop (None: never)."""
+    key, secret = settings.ALPACA_DATA_CREDENTIALS
+    return StockDataStream(
+        key,
+        secret,
+        raw_data=True,
+        feed=DataFeed(feed),
+        url_override=f"{settings.ALPACA_STREAM_URL.rstrip('/')}/v2/{feed}",
+        data_timeout=silence,
+    )
+
+
+def crypto_stream(silence: float | None) -> CryptoDataStream:
+    """The crypto stream, handing its handlers raw messages (``silence`` as for stocks)."""
+    key, secret = settings.ALPACA_DATA_CREDENTIALS
+    return CryptoDataStream(
+        key,
+        secret,
+        raw_data=True,
+        url_override=f"{settings.ALPACA_STREAM_URL.rstrip('/')}/v1beta3/crypto/us",
+        data_timeout=silence,
+    )
 
 
 class TrackedSource(Protocol):
@@ -102,8 +143,10 @@ class TrackedSource(Protocol):
 class QuoteBatcher:
     """The stream handlers and the batching writer behind them.
 
-    ``on_quote``/``on_trade`` run on the streams' loops and only touch memory under a lock;
-    :meth:`run` (a thread of its own) writes what accumulated.
+    ``on_quote``/``on_trade`` take the streams' raw messages on the streams' loops and only
+    touch memory under a lock; :meth:`run` (a thread of its own) writes what accumulated.
+    ``messages`` and ``last_message_at`` move when the writer takes a batch (at most a flush
+    period late), which keeps the clock off the per-message path.
     """
 
     def __init__(
@@ -117,11 +160,12 @@ class QuoteBatcher:
         self._flush_messages = flush_messages or settings.QUOTE_FLUSH_MESSAGES
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._quotes: dict[str, Quote] = {}
-        self._trades: dict[str, Trade] = {}
+        self._quotes: dict[str, StreamQuote] = {}
+        self._trades: dict[str, StreamTrade] = {}
         self._volumes: dict[str, Decimal] = {}
         self._pending = 0
         self.messages = 0
+        self.refused = 0
         self.last_message_at: float | None = None
         self.flushes = 0
         self.written = 0
@@ -131,29 +175,41 @@ class QuoteBatcher:
         with self._lock:
             return len(self._quotes.keys() | self._trades.keys())
 
-    async def on_quote(self, quote: Quote) -> None:
+    async def on_quote(self, message: dict[str, Any]) -> None:
+        quote = read_quote(message)
+        if quote is None:
+            self._refuse(message)
+            return
         with self._lock:
-            self._quotes[quote.symbol] = quote
-            full = self._count()
+            self._quotes[message["S"]] = quote
+            self._pending += 1
+            full = self._pending == self._flush_messages
+        if full:  # once per batch, not once per message after it
+            self._wake.set()
+
+    async def on_trade(self, message: dict[str, Any]) -> None:
+        trade = read_trade(message)
+        if trade is None:
+            self._refuse(message)
+            return
+        size = traded_size(trade)
+        symbol = message["S"]
+        with self._lock:
+            self._trades[symbol] = trade
+            self._volumes[symbol] = self._volumes.get(symbol, ZERO) + size
+            self._pending += 1
+            full = self._pending == self._flush_messages
         if full:
             self._wake.set()
 
-    async def on_trade(self, trade: Trade) -> None:
-        size = Decimal(repr(trade.size))
+    def _refuse(self, message: dict[str, Any]) -> None:
+        """Count and log a message the SDK's models would have refused (they ended its frame
+        with a traceback; the rest of the frame goes on here)."""
         with self._lock:
-            self._trades[trade.symbol] = trade
-            self._volumes[trade.symbol] = self._volumes.get(trade.symbol, ZERO) + size
-            full = self._count()
-        if full:
-            self._wake.set()
-
-    def _count(self) -> bool:
-        """Count one message (the lock held); True once the batch reaches its size, so the
-        writer is woken once per batch, not once per message after it."""
-        self.last_message_at = time.time()
-        self.messages += 1
-        self._pending += 1
-        return self._pending == self._flush_messages
+            self.refused += 1
+            refused = self.refused
+        if refused == 1 or refused % REFUSED_LOG_EVERY == 0:
+            logger.warning("stream message refused (%d so far): %r", refused, message)
 
     def flush(self) -> int:
         """Write what accumulated in one batch; returns the symbols written. On a Redis error
@@ -161,17 +217,18 @@ class QuoteBatcher:
         with self._lock:
             quotes, trades, volumes = self._quotes, self._trades, self._volumes
             self._quotes, self._trades, self._volumes = {}, {}, {}
+            if self._pending:
+                self.messages += self._pending
+                self.last_message_at = time.time()
             self._pending = 0
         if not quotes and not trades:
             return 0
+        trade_rows = {s: trade_row(t) for s, t in trades.items()}
         try:
             written = self._cache.write_batch(
-                {
-                    s: quote_fields(q.bid_price, q.bid_size, q.ask_price, q.ask_size, q.timestamp)
-                    for s, q in quotes.items()
-                },
-                {s: trade_fields(t.price, t.size, t.timestamp) for s, t in trades.items()},
-                {s: (moments.new_york_day(trades[s].timestamp), v) for s, v in volumes.items()},
+                {s: quote_row(q) for s, q in quotes.items()},
+                {s: fields for s, (fields, _) in trade_rows.items()},
+                {s: (trade_rows[s][1], v) for s, v in volumes.items()},
             )
         except redis.RedisError:
             self._put_back(quotes, trades, volumes)
@@ -181,7 +238,10 @@ class QuoteBatcher:
         return written
 
     def _put_back(
-        self, quotes: dict[str, Quote], trades: dict[str, Trade], volumes: dict[str, Decimal]
+        self,
+        quotes: dict[str, StreamQuote],
+        trades: dict[str, StreamTrade],
+        volumes: dict[str, Decimal],
     ) -> None:
         with self._lock:
             for symbol, quote in quotes.items():
@@ -334,8 +394,10 @@ class QuoteConsumer:
         self._lock_seconds = settings.QUOTE_LOCK_SECONDS
         self.batcher = QuoteBatcher(PriceCache(self._client))
         self.feeds = {
-            "stocks": FeedStream(self._feed, self._stock_stream, self.batcher),
-            "crypto": FeedStream("crypto", self._crypto_stream, self.batcher),
+            "stocks": FeedStream(
+                self._feed, partial(stock_stream, self._feed, self._silence), self.batcher
+            ),
+            "crypto": FeedStream("crypto", partial(crypto_stream, self._silence), self.batcher),
         }
         self._lock = self._client.lock(
             LEADER_LOCK, timeout=self._lock_seconds, blocking=False, thread_local=False
@@ -344,27 +406,6 @@ class QuoteConsumer:
         self.leading = threading.Event()
         self.unstreamed = 0
         self._counted = (0, time.monotonic())
-
-    # --- streams ------------------------------------------------------------------------
-
-    def _stock_stream(self) -> StockDataStream:
-        key, secret = settings.ALPACA_DATA_CREDENTIALS
-        return StockDataStream(
-            key,
-            secret,
-            feed=DataFeed(self._feed),
-            url_override=f"{settings.ALPACA_STREAM_URL.rstrip('/')}/v2/{self._feed}",
-            data_timeout=self._silence,
-        )
-
-    def _crypto_stream(self) -> CryptoDataStream:
-        key, secret = settings.ALPACA_DATA_CREDENTIALS
-        return CryptoDataStream(
-            key,
-            secret,
-            url_override=f"{settings.ALPACA_STREAM_URL.rstrip('/')}/v1beta3/crypto/us",
-            data_timeout=self._silence,
-        )
 
     # --- leadership -------------------------------------------------------------------------
 

@@ -108,19 +108,20 @@ QUOTE = {
 }  # fmt: skip
 
 
-async def test_a_decoded_message_becomes_the_model_its_handlers_get():
-    stream = StockDataStream("key", "secret")
+async def test_a_decoded_message_reaches_its_handler_raw_or_as_a_model():
     received: list[object] = []
 
     async def handler(quote: object) -> None:
         received.append(quote)
 
-    stream.subscribe_quotes(handler, "AAPL")
-    model = compat.stream_message_model(stream, dict(QUOTE))
-    await compat.dispatch_stream_message(stream, dict(QUOTE))
+    for raw_data in (True, False):
+        stream = StockDataStream("key", "secret", raw_data=raw_data)
+        stream.subscribe_quotes(handler, "AAPL")
+        await compat.dispatch_stream_message(stream, dict(QUOTE))
 
+    raw, model = received
+    assert raw == QUOTE
     assert isinstance(model, Quote) and model.ask_price == 190.01
-    assert received == [model]
 
 
 # --- channels-redis 4.3.0 -------------------------------------------------------------------
