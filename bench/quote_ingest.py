@@ -8,9 +8,9 @@ msgpack ``Timestamp`` times) for ``--symbols`` symbols, 80 % quotes and 20 % tra
    handed to the consumer's own stream (``marketdata.quotes.stock_stream``: a real
    ``StockDataStream`` with ``raw_data=True``) as its receive loop does — ``msgpack.unpackb``,
    then ``_dispatch`` — into ``QuoteBatcher.on_quote``/``on_trade`` while its writer thread
-   flushes to Redis every QUOTE_FLUSH_SECONDS (or QUOTE_FLUSH_MESSAGES); the clock stops when
-   the last batch is in Redis, and the cache is then checked against the messages. This is
-   what one consumer process can take off a socket (less the socket's own reads).
+   flushes to Redis every QUOTE_FLUSH_SECONDS (or once QUOTE_FLUSH_SYMBOLS wait); the clock
+   stops when the last batch is in Redis, and the cache is then checked against the messages.
+   This is what one consumer process can take off a socket (less the socket's own reads).
 2. **baseline** — the seed-002 design on the same messages: one ``SET price:<symbol> EX 3600``
    per quote (the ask), a round trip each.
 3. **over a socket** — the same frames sent by a local websockets server in a process of its
@@ -334,14 +334,14 @@ def main() -> None:
         parsing = _sdk_alone(frames, raw_data=False)
 
         logger.info(
-            "%d messages over %d symbols (%d quotes), %d to a frame; flush every %gs or %d "
-            "messages",
+            "%d messages over %d symbols (%d quotes), %d to a frame; flush every %gs or at %d "
+            "symbols",
             len(raw),
             args.symbols,
             sum(1 for m in raw if m["T"] == "q"),
             args.frame,
             settings.QUOTE_FLUSH_SECONDS,
-            settings.QUOTE_FLUSH_MESSAGES,
+            settings.QUOTE_FLUSH_SYMBOLS,
         )
         logger.info(
             "| path | messages | seconds | messages/s | process CPU s | messages/CPU-s "

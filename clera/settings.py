@@ -407,7 +407,7 @@ ENABLE_REALTIME_PORTFOLIO = env.bool("ENABLE_REALTIME_PORTFOLIO", default=True)
 
 TRADE_FRESHNESS_SECONDS = env.float("TRADE_FRESHNESS_SECONDS", default=60.0)
 QUOTE_FLUSH_SECONDS = env.float("QUOTE_FLUSH_SECONDS", default=0.05)
-QUOTE_FLUSH_MESSAGES = env.int("QUOTE_FLUSH_MESSAGES", default=5000)
+QUOTE_FLUSH_SYMBOLS = env.int("QUOTE_FLUSH_SYMBOLS", default=5000)
 QUOTE_STREAM_SILENCE_SECONDS = env.float("QUOTE_STREAM_SILENCE_SECONDS", default=30.0)
 # Alpaca's free IEX plan streams at most 30 symbols; SIP plans have no symbol limit (0).
 QUOTE_STREAM_SYMBOL_LIMIT = env.int(

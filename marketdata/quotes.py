@@ -20,8 +20,10 @@ and a stream is only started once it has a symbol (before that the SDK spins on 
   adds symbols, never drops them.
 * **How it writes**: handlers only note each symbol's newest trade and quote (and add up
   traded size), refusing (and logging) a message the SDK's models would have refused; a
-  writer thread flushes what changed every QUOTE_FLUSH_SECONDS, or sooner after
-  QUOTE_FLUSH_MESSAGES messages, as one pipelined batch (:meth:`PriceCache.write_batch`).
+  writer thread flushes what changed every QUOTE_FLUSH_SECONDS, or sooner once
+  QUOTE_FLUSH_SYMBOLS symbols wait, as one pipelined batch (:meth:`PriceCache.write_batch`).
+  A batch costs what its symbols cost, not its messages, so symbols bound it: at 100,000+
+  messages a second over a few thousand symbols a message count fired flush after flush.
   A burst of quotes for one symbol costs one write; a Redis outage costs no memory growth
   (the pending batch holds one entry per symbol) and the newest values land once Redis is back.
 * **Reconnects**: the SDK reconnects with backoff (1 s doubling to 30 s) after a drop or an
@@ -153,11 +155,11 @@ class QuoteBatcher:
         self,
         cache: PriceCache,
         flush_seconds: float | None = None,
-        flush_messages: int | None = None,
+        flush_symbols: int | None = None,
     ) -> None:
         self._cache = cache
         self._flush_seconds = flush_seconds or settings.QUOTE_FLUSH_SECONDS
-        self._flush_messages = flush_messages or settings.QUOTE_FLUSH_MESSAGES
+        self._flush_symbols = flush_symbols or settings.QUOTE_FLUSH_SYMBOLS
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._quotes: dict[str, StreamQuote] = {}
@@ -183,8 +185,8 @@ class QuoteBatcher:
         with self._lock:
             self._quotes[message["S"]] = quote
             self._pending += 1
-            full = self._pending == self._flush_messages
-        if full:  # once per batch, not once per message after it
+            full = len(self._quotes) + len(self._trades) == self._flush_symbols
+        if full:  # once per batch: the count grows by one at most, so it passes N just once
             self._wake.set()
 
     async def on_trade(self, message: dict[str, Any]) -> None:
@@ -198,7 +200,7 @@ class QuoteBatcher:
             self._trades[symbol] = trade
             self._volumes[symbol] = self._volumes.get(symbol, ZERO) + size
             self._pending += 1
-            full = self._pending == self._flush_messages
+            full = len(self._quotes) + len(self._trades) == self._flush_symbols
         if full:
             self._wake.set()
 
@@ -252,7 +254,7 @@ class QuoteBatcher:
                 self._volumes[symbol] = self._volumes.get(symbol, ZERO) + size
 
     def run(self, stop: threading.Event) -> None:
-        """Flush every QUOTE_FLUSH_SECONDS (sooner when QUOTE_FLUSH_MESSAGES are waiting)
+        """Flush every QUOTE_FLUSH_SECONDS (sooner when QUOTE_FLUSH_SYMBOLS wait)
         until ``stop`` is set, then flush once more."""
         failures = 0
         backoff = Backoff(self._flush_seconds * 2, REDIS_MAX_BACKOFF)
@@ -276,6 +278,11 @@ class QuoteBatcher:
                 return
             self._wake.wait(self._flush_seconds)
             self._wake.clear()
+
+    def wake(self) -> None:
+        """Have the writer flush now instead of at the end of its period (after setting its
+        ``stop``: the last batch goes at once)."""
+        self._wake.set()
 
 
 class FeedStream:
@@ -476,6 +483,7 @@ class QuoteConsumer:
             for feed in self.feeds.values():
                 feed.stop()
             writer_stop.set()
+            self.batcher.wake()
             writer.join()
             if pubsub is not None:
                 pubsub.close()

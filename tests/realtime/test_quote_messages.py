@@ -6,6 +6,7 @@ whose fields are written as the consumer wrote them before the raw path; the pri
 come out the same, byte for byte.
 """
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from random import Random
@@ -27,6 +28,7 @@ from marketdata.price_cache import (
     trade_fields,
 )
 from marketdata.quotes import QuoteBatcher, crypto_stream, stock_stream
+from tests.realtime.conftest import wait_for
 
 OPEN = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
@@ -217,6 +219,28 @@ async def test_what_the_models_refused_is_refused_and_the_frame_goes_on(redis_cl
 
     assert cached(redis_client) == expected
     assert (batcher.messages, batcher.refused) == (2, len(MALFORMED))
+
+
+async def test_the_writer_flushes_early_once_enough_symbols_wait(redis_client) -> None:
+    """Messages for the symbols already waiting cost no write of their own however many come;
+    the QUOTE_FLUSH_SYMBOLS-th symbol waiting has the writer flush without waiting its period."""
+    batcher = QuoteBatcher(PriceCache(), flush_seconds=3600, flush_symbols=3)
+    stop = threading.Event()
+    writer = threading.Thread(target=batcher.run, args=(stop,))
+    writer.start()
+    try:
+        for n in range(1, 501):
+            await batcher.on_quote(stock_quote(("AAPL", "MSFT")[n % 2], n, 1, n + 1, 1, at(OPEN)))
+        assert batcher.flushes <= 1  # at most the writer's first flush, as it started
+        written = batcher.written
+        await batcher.on_trade(stock_trade("NVDA", 190.25, 7, at(OPEN)))
+        wait_for(lambda: batcher.written > written, 10, "the early flush")
+        assert redis_client.hget(f"{PRICE_PREFIX}NVDA", "trade_price") == b"190.25"
+        assert redis_client.hget(f"{PRICE_PREFIX}AAPL", "bid") == b"500.0"
+    finally:
+        stop.set()
+        batcher.wake()
+        writer.join()
 
 
 def test_epoch_moments_read_as_the_sdks_datetimes() -> None:
