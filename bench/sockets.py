@@ -223,6 +223,9 @@ async def _load(
     connected = ready = closed = failed = 0
     measuring = False
     latencies: list[float] = []
+    after_valuation: list[float] = []  # from the update's as_of (its valuation) to receipt
+    after_due: list[float] = []  # from when coalescing let the update go (see _split_figures)
+    interval = float(os.environ.get("MIN_UPDATE_INTERVAL", "1.0"))
     errors: list[str] = []
     updates = 0
     gate = asyncio.Semaphore(concurrency)
@@ -246,6 +249,7 @@ async def _load(
             return
         newest = _newest_price_at(json.loads(first.data).get("data", {})) if first else None
         newest = newest or 0.0
+        pushed = None  # the previous update's valuation time
         ready += 1
         if ready + failed == len(urls):
             all_ready.set()
@@ -260,10 +264,16 @@ async def _load(
                 await socket.send_str('{"type":"pong"}')
             elif body["type"] == "update":
                 stamp = _newest_price_at(body["data"])
+                valued = datetime.fromisoformat(body["data"]["as_of"]).timestamp()
                 if measuring:
                     updates += 1
                     if stamp is not None and stamp > newest:
-                        latencies.append(time.time() - stamp)
+                        received = time.time()
+                        latencies.append(received - stamp)
+                        after_valuation.append(received - valued)
+                        due = stamp if pushed is None else max(stamp, pushed + interval)
+                        after_due.append(received - due)
+                pushed = valued
                 newest = max(newest, stamp or 0.0)
         errors.append(f"closed {socket.close_code} {socket.exception()}")
         closed += 1
@@ -281,13 +291,17 @@ async def _load(
             command = await loop.run_in_executor(None, pipe.recv)
             if command == "measure":
                 latencies.clear()
+                after_valuation.clear()
+                after_due.clear()
                 updates, measuring = 0, True
                 wall, cpu = time.perf_counter(), time.process_time()
             elif command == "report":
                 pipe.send({
                     "open": ready - closed, "closed": closed, "updates": updates,
                     "errors": errors[:5],
-                    "latencies": latencies, "seconds": time.perf_counter() - wall,
+                    "latencies": latencies, "after_valuation": after_valuation,
+                    "after_due": after_due,
+                    "seconds": time.perf_counter() - wall,
                     "cpu": time.process_time() - cpu,
                 })  # fmt: skip
                 measuring = False
@@ -389,6 +403,7 @@ def idle(args: argparse.Namespace) -> None:
         chosen = [a for a in base.accounts if a["shape"] != "empty"]
         base.accounts = chosen
         cookie = setup_database(base.env, [a["id"] for a in chosen[: args.linked]])
+        rounds: list[dict[str, Any]] = []
         for round_number in range(1, args.rounds + 1):
             for kind in args.kind.split(","):
                 for application in (BASELINE, OURS):
@@ -397,6 +412,8 @@ def idle(args: argparse.Namespace) -> None:
                         f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in result.items()
                     ), flush=True)  # fmt: skip
+                    rounds.append(result)
+    print(json.dumps({"bench": "sockets.idle", "rounds": rounds, "loadavg": os.getloadavg()}))
 
 
 # --- (c) end to end ---------------------------------------------------------------------------
@@ -405,6 +422,22 @@ def idle(args: argparse.Namespace) -> None:
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _split_figures(after_valuation: list[float], after_due: list[float]) -> dict[str, float]:
+    """Where the latency goes. *Due → client*: from when coalescing let the update go — the
+    newest trade it reflects, or, when that trade came within MIN_UPDATE_INTERVAL of the
+    account's previous update, that interval's end (the previous ``as_of`` + the interval) —
+    to receipt: the pipeline's own delay, without the wait the interval imposes by design (an
+    account whose holdings trade all the time is pushed at each interval's end, and the newest
+    trade then is as old as the gap since it). *Valued → client*: from the update's ``as_of``
+    (its valuation) to receipt — publishing, the channel layer, daphne, the socket."""
+    figures: dict[str, float] = {}
+    for name, values in (("due_to_client", after_due), ("valued_to_client", after_valuation)):
+        if values:
+            figures[f"{name}_p50_ms"] = 1000 * _percentile(values, 0.50)
+            figures[f"{name}_p99_ms"] = 1000 * _percentile(values, 0.99)
+    return figures
 
 
 #: What the pipeline runs with: the SIP feed and no symbol limit, so every symbol streams.
@@ -478,6 +511,7 @@ def e2e(args: argparse.Namespace) -> None:
     with pipeline(args.accounts, args.symbols, args.quotes_per_second, args.clients) as run:
         urls = [run.url(a) for a in run.linked]
         headers, processes = run.headers, run.processes
+        rounds: list[dict[str, Any]] = []
         for round_number in range(1, args.rounds + 1):
             with load_generator(urls, headers, args.concurrency) as (pipe, _):
                 connect = pipe.recv()
@@ -500,6 +534,7 @@ def e2e(args: argparse.Namespace) -> None:
                 "p99_ms": 1000 * _percentile(latencies, 0.99) if latencies else float("nan"),
                 "max_ms": 1000 * max(latencies) if latencies else float("nan"),
                 "mean_ms": 1000 * statistics.fmean(latencies) if latencies else float("nan"),
+                **_split_figures(report["after_valuation"], report["after_due"]),
                 "loadgen_cpu": report["cpu"] / seconds,
                 **{f"{name}_cpu": used[name] / seconds for name in processes},
                 "loadavg": loadavg(),
@@ -507,8 +542,10 @@ def e2e(args: argparse.Namespace) -> None:
             print(f"round {round_number} " + " ".join(
                 f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()
             ), flush=True)  # fmt: skip
+            rounds.append(figures)
         if args.logs:
             keep_logs(run.base.folder, args.logs)
+    print(json.dumps({"bench": "sockets.e2e", "rounds": rounds, "loadavg": os.getloadavg()}))
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from marketdata import running  # noqa: E402
 from portfolio import insights  # noqa: E402
 from realtime import serving  # noqa: E402
 from realtime.auth import TicketAuth, TrustedOriginValidator  # noqa: E402
@@ -32,5 +33,6 @@ application = ProtocolTypeRouter(
 # 1001 before the server stops (see realtime.serving).
 serving.install()
 
-# The risk views' libraries load in the background, off the first request's path.
-insights.preload()
+# The risk views' libraries load in the background, off the first request's path; then what
+# start-up loaded is kept out of the garbage collector's way (see marketdata.running).
+insights.preload(then=running.settle)

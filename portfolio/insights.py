@@ -119,13 +119,18 @@ def conventions_json(window: tuple[date, date] | None, benchmark: str) -> dict:
     }
 
 
-def preload() -> None:
-    """Import the maths on a thread of its own, now (see the module docstring)."""
-    threading.Thread(target=_import_maths, name="insights-preload", daemon=True).start()
+def preload(then: Callable[[], None]) -> None:
+    """Import the maths on a thread of its own, now (see the module docstring), then call
+    ``then``."""
+    threading.Thread(
+        target=_import_maths, args=(then,), name="insights-preload", daemon=True
+    ).start()
 
 
-def _import_maths() -> None:
+def _import_maths(then: Callable[[], None]) -> None:
     from . import frontier, performance  # noqa: F401
+
+    then()
 
 
 def conventions() -> Conventions:

@@ -29,7 +29,7 @@ resume beyond it is answered with when to retry, and is a strike.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -118,10 +118,13 @@ async def acquire(user_id: int | str, connection_id: str, process_count: int) ->
 
 
 def queue_release(pipe: Any, connections: Iterable[tuple[int | str, str]]) -> None:
-    """Queue giving back the leases of closed ``(user_id, connection_id)`` pairs."""
-    for user_id, connection_id in connections:
-        pipe.zrem(user_key(user_id), connection_id)
-        pipe.zrem(ALL_LEASES, connection_id)
+    """Queue giving back the leases of closed ``(user_id, connection_id)`` pairs (two
+    commands per user, one for the overall set)."""
+    by_user = _by_user(connections)
+    for user_id, connection_ids in by_user.items():
+        pipe.zrem(user_key(user_id), *connection_ids)
+    if by_user:
+        pipe.zrem(ALL_LEASES, *(c for ids in by_user.values() for c in ids))
 
 
 async def release(user_id: int | str, connection_id: str) -> None:
@@ -133,16 +136,24 @@ async def release(user_id: int | str, connection_id: str) -> None:
 
 def queue_renew(pipe: Any, connections: Iterable[tuple[int | str, str]]) -> None:
     """Queue extending the leases of open ``(user_id, connection_id)`` pairs (writing them
-    again if Redis lost them in a restart)."""
+    again if Redis lost them in a restart): two commands per user, two for the overall set,
+    whatever the number of sockets."""
     end = time.time() + lease_seconds()
     ttl = int(lease_seconds()) + 1
-    overall = settings.WS_MAX_CONNECTIONS_TOTAL > 0
-    for user_id, connection_id in connections:
-        pipe.zadd(user_key(user_id), {connection_id: end})
+    by_user = _by_user(connections)
+    for user_id, connection_ids in by_user.items():
+        pipe.zadd(user_key(user_id), dict.fromkeys(connection_ids, end))
         pipe.expire(user_key(user_id), ttl)
-        if overall:
-            pipe.zadd(ALL_LEASES, {connection_id: end})
-            pipe.expire(ALL_LEASES, ttl)
+    if by_user and settings.WS_MAX_CONNECTIONS_TOTAL > 0:
+        pipe.zadd(ALL_LEASES, {c: end for ids in by_user.values() for c in ids})
+        pipe.expire(ALL_LEASES, ttl)
+
+
+def _by_user(connections: Iterable[tuple[int | str, str]]) -> dict[int | str, list[str]]:
+    by_user: dict[int | str, list[str]] = defaultdict(list)
+    for user_id, connection_id in connections:
+        by_user[user_id].append(connection_id)
+    return by_user
 
 
 class Verdict(Enum):

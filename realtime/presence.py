@@ -44,32 +44,43 @@ PRESENCE_PREFIX = "clera:presence:"
 PRESENCE_INDEX = "clera:presence"
 PROCESS_PREFIX = "clera:presence-process:"
 
-# Add or refresh one connection; drop the account's expired connections and, now and then,
-# expired accounts from the index. KEYS: account set, index.
-# ARGV: connection id, expiry, now, key TTL in ms, account id.
+# Add or refresh connections; drop their accounts' expired connections and expired accounts
+# from the index. KEYS: the index, then each connection's account set. ARGV: expiry, now, key
+# TTL in ms, then each connection's id and account id.
 _JOIN = """
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+local expiry, now, ttl = ARGV[1], ARGV[2], ARGV[3]
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], expiry, ARGV[2 * i])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  redis.call('PEXPIRE', KEYS[i], ttl)
+  redis.call('ZADD', KEYS[1], 'GT', expiry, ARGV[2 * i + 1])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return 1
 """
 
-# Remove one connection; the index keeps the latest expiry of what is left, or forgets the
-# account. KEYS: account set, index. ARGV: connection id, now, account id.
+# Remove connections; the index keeps the latest expiry of what each account has left, or
+# forgets the account. KEYS: the index, then each connection's account set. ARGV: now, then
+# each connection's id and account id.
 _LEAVE = """
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if #top == 0 then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[3])
-  return 0
+local now = ARGV[1]
+for i = 2, #KEYS do
+  local account = ARGV[2 * i - 1]
+  redis.call('ZREM', KEYS[i], ARGV[2 * i - 2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  local top = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+  if #top == 0 then
+    redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[1], account)
+  else
+    redis.call('ZADD', KEYS[1], top[2], account)
+  end
 end
-redis.call('ZADD', KEYS[2], top[2], ARGV[3])
 return 1
 """
+
+#: ``(account id, connection id)``: one socket on one account.
+Connection = tuple[str, str]
 
 
 def presence_key(account_id: str) -> str:
@@ -90,17 +101,24 @@ async def process_marked(process_id: str, client: redis.asyncio.Redis | None = N
     return bool(await (client or loop_client()).exists(PROCESS_PREFIX + process_id))
 
 
-def _join_call(account_id: str, connection_id: str) -> tuple[list[str], list[object]]:
+def _join_call(connections: list[Connection]) -> tuple[list[str], list[object]]:
     now = time.time()
     ttl = settings.PRESENCE_TTL
-    return (
-        [presence_key(account_id), PRESENCE_INDEX],
-        [connection_id, now + ttl, now, int(ttl * 1000) + 1000, account_id],
-    )
+    keys: list[str] = [PRESENCE_INDEX]
+    args: list[object] = [now + ttl, now, int(ttl * 1000) + 1000]
+    for account_id, connection_id in connections:
+        keys.append(presence_key(account_id))
+        args += (connection_id, account_id)
+    return keys, args
 
 
-def _leave_call(account_id: str, connection_id: str) -> tuple[list[str], list[object]]:
-    return [presence_key(account_id), PRESENCE_INDEX], [connection_id, time.time(), account_id]
+def _leave_call(connections: list[Connection]) -> tuple[list[str], list[object]]:
+    keys: list[str] = [PRESENCE_INDEX]
+    args: list[object] = [time.time()]
+    for account_id, connection_id in connections:
+        keys.append(presence_key(account_id))
+        args += (connection_id, account_id)
+    return keys, args
 
 
 def _live_of(account_ids: list[str], scores: list[float | None]) -> set[str]:
@@ -117,7 +135,7 @@ def _decoded(members: Iterable[bytes]) -> set[str]:
 
 def join(account_id: str, connection_id: str, client: redis.Redis | None = None) -> None:
     """Count ``connection_id`` as a live socket on the account for PRESENCE_TTL seconds."""
-    keys, args = _join_call(account_id, connection_id)
+    keys, args = _join_call([(account_id, connection_id)])
     (client or redis_client()).eval(_JOIN, len(keys), *keys, *args)
 
 
@@ -128,7 +146,7 @@ def refresh(account_id: str, connection_id: str, client: redis.Redis | None = No
 
 def leave(account_id: str, connection_id: str, client: redis.Redis | None = None) -> None:
     """The socket closed: the account stays live only if another connection remains."""
-    keys, args = _leave_call(account_id, connection_id)
+    keys, args = _leave_call([(account_id, connection_id)])
     (client or redis_client()).eval(_LEAVE, len(keys), *keys, *args)
 
 
@@ -153,23 +171,35 @@ async def ajoin(
     account_id: str, connection_id: str, client: redis.asyncio.Redis | None = None
 ) -> None:
     """:func:`join` for async code."""
-    keys, args = _join_call(account_id, connection_id)
-    await (client or loop_client()).eval(_JOIN, len(keys), *keys, *args)
-
-
-async def arefresh(
-    account_id: str, connection_id: str, client: redis.asyncio.Redis | None = None
-) -> None:
-    """:func:`refresh` for async code."""
-    await ajoin(account_id, connection_id, client)
+    await arefresh_many([(account_id, connection_id)], client)
 
 
 async def aleave(
     account_id: str, connection_id: str, client: redis.asyncio.Redis | None = None
 ) -> None:
     """:func:`leave` for async code."""
-    keys, args = _leave_call(account_id, connection_id)
-    await (client or loop_client()).eval(_LEAVE, len(keys), *keys, *args)
+    await aleave_many([(account_id, connection_id)], client)
+
+
+async def arefresh_many(
+    connections: Iterable[Connection], client: redis.asyncio.Redis | None = None
+) -> None:
+    """:func:`refresh` every connection in one script call (a heartbeat over thousands of
+    sockets: one command to build and parse, not one per socket)."""
+    connections = list(connections)
+    if connections:
+        keys, args = _join_call(connections)
+        await (client or loop_client()).eval(_JOIN, len(keys), *keys, *args)
+
+
+async def aleave_many(
+    connections: Iterable[Connection], client: redis.asyncio.Redis | None = None
+) -> None:
+    """:func:`leave` for every connection in one script call."""
+    connections = list(connections)
+    if connections:
+        keys, args = _leave_call(connections)
+        await (client or loop_client()).eval(_LEAVE, len(keys), *keys, *args)
 
 
 async def alive(account_ids: Iterable[str], client: redis.asyncio.Redis | None = None) -> set[str]:

@@ -65,7 +65,22 @@ async def test_async_variants_share_the_same_state(redis_client) -> None:
     await presence.ajoin("acct-a", "conn-1")
     assert presence.live(["acct-a"]) == {"acct-a"}
     assert await presence.alive(["acct-a", "acct-b"]) == {"acct-a"}
-    await presence.arefresh("acct-a", "conn-1")
+    await presence.arefresh_many([("acct-a", "conn-1")])
     assert await presence.alive_accounts() == {"acct-a"}
     await presence.aleave("acct-a", "conn-1")
     assert await presence.alive(["acct-a"]) == set()
+
+
+async def test_many_connections_join_and_leave_in_one_call(redis_client) -> None:
+    """A heartbeat renews, and a drain gives back, every socket of a process at once: each
+    account stays live exactly while one of its own connections does."""
+    sockets = [("acct-a", "conn-1"), ("acct-a", "conn-2"), ("acct-b", "conn-3")]
+    await presence.arefresh_many([*sockets, ("acct-c", "conn-4")])
+    assert await presence.alive_accounts() == {"acct-a", "acct-b", "acct-c"}
+    assert redis_client.zcard(presence.presence_key("acct-a")) == 2
+
+    await presence.aleave_many([("acct-a", "conn-1"), ("acct-b", "conn-3"), ("acct-c", "x")])
+    assert await presence.alive_accounts() == {"acct-a", "acct-c"}
+    assert redis_client.zrange(presence.presence_key("acct-a"), 0, -1) == [b"conn-2"]
+    assert not redis_client.exists(presence.presence_key("acct-b"))
+    await presence.aleave_many([])  # nothing to do: no call
