@@ -11,7 +11,8 @@ idle for ``--hold`` seconds — past two server heartbeats, so leases, presence 
 then the script counts the sockets still open and reads daphne's resident memory (VmRSS, from
 /proc). Memory per socket = (RSS with the sockets − RSS before them) / sockets. Baseline, in the
 same go: the same clients against daphne serving a bare Channels consumer that only accepts
-(:data:`baseline_application`) — the floor of daphne + Channels per socket. Kinds:
+(:data:`baseline_application`) — the floor of daphne + Channels per socket. One symbol
+collection runs first, so a snapshot comes from the book as in production. Kinds:
 ``portfolio`` (``/ws/portfolio/<id>``: snapshot at connect, group membership, presence) and
 ``stream`` (``/ws/stream``).
 
@@ -95,6 +96,15 @@ from realtime.collection import collect_symbols
 started = time.monotonic()
 print(collect_symbols(), round(time.monotonic() - started, 1))
 """
+
+
+def collect(env: dict[str, str]) -> None:
+    """One symbol collection: every account's positions and balances into the book."""
+    collected = subprocess.run(
+        [sys.executable, "-c", COLLECT], env=env, cwd=ROOT, capture_output=True,
+        text=True, timeout=1200, check=True,
+    )  # fmt: skip
+    print(f"collection: {collected.stdout.strip()[-200:]}", flush=True)
 
 
 @functools.cache
@@ -403,6 +413,7 @@ def idle(args: argparse.Namespace) -> None:
         chosen = [a for a in base.accounts if a["shape"] != "empty"]
         base.accounts = chosen
         cookie = setup_database(base.env, [a["id"] for a in chosen[: args.linked]])
+        collect(base.env)  # as in production: snapshots come from the book, not the broker
         rounds: list[dict[str, Any]] = []
         for round_number in range(1, args.rounds + 1):
             for kind in args.kind.split(","):
@@ -482,11 +493,7 @@ def pipeline(
         watched = [a["id"] for a in base.accounts if a["shape"] not in ("empty", "cash_only")]
         watched = watched[:linked]
         cookie = setup_database(base.env, watched)
-        collected = subprocess.run(
-            [sys.executable, "-c", COLLECT], env=base.env, cwd=ROOT, capture_output=True,
-            text=True, timeout=1200, check=True,
-        )  # fmt: skip
-        print(f"collection: {collected.stdout.strip()}", flush=True)
+        collect(base.env)
         quotes = stop.enter_context(
             Command("quotes", ["consume_quotes"], base.env, base.folder / "quotes.log")
         )

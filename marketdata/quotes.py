@@ -22,6 +22,8 @@ and a stream is only started once it has a symbol (before that the SDK spins on 
   traded size), refusing (and logging) a message the SDK's models would have refused; a
   writer thread flushes what changed every QUOTE_FLUSH_SECONDS, or sooner once
   QUOTE_FLUSH_SYMBOLS symbols wait, as one pipelined batch (:meth:`PriceCache.write_batch`).
+  The first message after a quiet period (a flush that found nothing) is flushed at once: an
+  isolated trade goes out on the leading edge, a busy market at the period's end.
   A batch costs what its symbols cost, not its messages, so symbols bound it: at 100,000+
   messages a second over a few thousand symbols a message count fired flush after flush.
   A burst of quotes for one symbol costs one write; a Redis outage costs no memory growth
@@ -166,6 +168,7 @@ class QuoteBatcher:
         self._trades: dict[str, StreamTrade] = {}
         self._volumes: dict[str, Decimal] = {}
         self._pending = 0
+        self._quiet = False  # the last flush found nothing: the next message is flushed at once
         self.messages = 0
         self.refused = 0
         self.last_message_at: float | None = None
@@ -185,8 +188,10 @@ class QuoteBatcher:
         with self._lock:
             self._quotes[message["S"]] = quote
             self._pending += 1
-            full = len(self._quotes) + len(self._trades) == self._flush_symbols
-        if full:  # once per batch: the count grows by one at most, so it passes N just once
+            # Once per batch: the count grows by one at most, so it passes N just once.
+            full = self._quiet or len(self._quotes) + len(self._trades) == self._flush_symbols
+            self._quiet = False
+        if full:
             self._wake.set()
 
     async def on_trade(self, message: dict[str, Any]) -> None:
@@ -200,7 +205,8 @@ class QuoteBatcher:
             self._trades[symbol] = trade
             self._volumes[symbol] = self._volumes.get(symbol, ZERO) + size
             self._pending += 1
-            full = len(self._quotes) + len(self._trades) == self._flush_symbols
+            full = self._quiet or len(self._quotes) + len(self._trades) == self._flush_symbols
+            self._quiet = False
         if full:
             self._wake.set()
 
@@ -254,14 +260,18 @@ class QuoteBatcher:
                 self._volumes[symbol] = self._volumes.get(symbol, ZERO) + size
 
     def run(self, stop: threading.Event) -> None:
-        """Flush every QUOTE_FLUSH_SECONDS (sooner when QUOTE_FLUSH_SYMBOLS wait)
-        until ``stop`` is set, then flush once more."""
+        """Flush every QUOTE_FLUSH_SECONDS (sooner when QUOTE_FLUSH_SYMBOLS wait, at once
+        for the first message after a flush that found nothing) until ``stop`` is set, then
+        flush once more."""
         failures = 0
         backoff = Backoff(self._flush_seconds * 2, REDIS_MAX_BACKOFF)
         while True:
             stopping = stop.is_set()
             try:
-                self.flush()
+                written = self.flush()
+                if not written:
+                    with self._lock:
+                        self._quiet = not (self._quotes or self._trades)
                 if failures:
                     logger.info("price cache writable again after %d failed flushes", failures)
                 failures = 0

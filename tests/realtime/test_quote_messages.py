@@ -243,6 +243,24 @@ async def test_the_writer_flushes_early_once_enough_symbols_wait(redis_client) -
         writer.join()
 
 
+async def test_the_first_message_after_a_quiet_spell_is_written_at_once(redis_client) -> None:
+    """Leading edge: an isolated trade does not wait for the writer's period to end."""
+    batcher = QuoteBatcher(PriceCache(), flush_seconds=3600)
+    stop = threading.Event()
+    writer = threading.Thread(target=batcher.run, args=(stop,))
+    writer.start()
+    try:
+        # Its first flush found nothing (a peek at the one flag no figure shows).
+        wait_for(lambda: batcher._quiet, 10, "the writer's first look")
+        await batcher.on_trade(stock_trade("NVDA", 190.25, 7, at(OPEN)))
+        wait_for(lambda: redis_client.exists(f"{PRICE_PREFIX}NVDA"), 10, "the leading edge")
+        assert batcher.flushes == 1
+    finally:
+        stop.set()
+        batcher.wake()
+        writer.join()
+
+
 def test_epoch_moments_read_as_the_sdks_datetimes() -> None:
     rng = Random(11)
     seconds = [rng.randrange(-62_135_510_400, 253_402_214_400) for _ in range(3000)]
