@@ -16,15 +16,19 @@ from marketdata import running  # noqa: E402
 from portfolio import insights  # noqa: E402
 from realtime import serving  # noqa: E402
 from realtime.auth import TicketAuth, TrustedOriginValidator  # noqa: E402
+from realtime.hub import HandshakeGate  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Origin first (ALLOWED_HOSTS or CSRF_TRUSTED_ORIGINS), then the session, then a
-        # ?ticket= (see realtime.auth).
-        "websocket": TrustedOriginValidator(
-            AuthMiddlewareStack(TicketAuth(URLRouter(websocket_urlpatterns)))
+        # A bound on handshakes in progress first (realtime.hub), then the Origin
+        # (ALLOWED_HOSTS or CSRF_TRUSTED_ORIGINS), then the session, then a ?ticket=
+        # (see realtime.auth).
+        "websocket": HandshakeGate(
+            TrustedOriginValidator(
+                AuthMiddlewareStack(TicketAuth(URLRouter(websocket_urlpatterns)))
+            )
         ),
     }
 )

@@ -192,6 +192,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # in production (e.g. two "add funds" requests with one Idempotency-Key).
     VAR_DIR.mkdir(exist_ok=True)
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+# Seconds a thread keeps its database connection for its next call (Django's persistent
+# connections; 0 opens and closes one per request or sync_to_async call). A socket's handshake
+# reads the session, the user and the account link, one call each: with 0, opening and closing
+# connections took ~40 % of Channels' database thread in a reconnect storm. A kept connection
+# is checked before reuse, so a database restart costs no failed call.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # --- Redis: channel layer, Celery, cache ------------------------------------------------------
 
@@ -461,6 +468,11 @@ WS_HEARTBEAT_TIMEOUT = env.float("WS_HEARTBEAT_TIMEOUT", default=30.0)
 WS_MAX_CONNECTIONS_PER_USER = env.int("WS_MAX_CONNECTIONS_PER_USER", default=5)
 WS_MAX_CONNECTIONS_PER_PROCESS = env.int("WS_MAX_CONNECTIONS_PER_PROCESS", default=10000)
 WS_MAX_CONNECTIONS_TOTAL = env.int("WS_MAX_CONNECTIONS_TOTAL", default=0)
+# Handshakes one process works on at once (from the request to the socket's first frame); more
+# are refused at once with 1013 and a retry_after, before any session or database read. Daphne
+# drops a handshake not accepted within 5 s and lets its work run on: without this bound a
+# reconnect storm of thousands spent its time on handshakes that were dropped anyway.
+WS_MAX_PENDING_HANDSHAKES = env.int("WS_MAX_PENDING_HANDSHAKES", default=200)
 # Inbound frames: the largest accepted, the most per second, and the bad frames a minute a
 # client may send (each answered with an error) before it is closed with 1008.
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=4096)

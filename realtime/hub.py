@@ -21,7 +21,10 @@ Redis still has the process's presence mark; when it does not (Redis restarted, 
 leases and presence are written again at once, so live values resume within seconds rather
 than at the next heartbeat.
 
-It also admits at most :data:`ADMISSIONS_AT_ONCE` handshakes at a time (see there).
+It also admits at most :data:`ADMISSIONS_AT_ONCE` handshakes at a time (see there), and in
+front of everything, :class:`HandshakeGate` turns away (1013, ``server_busy``) any handshake
+beyond WS_MAX_PENDING_HANDSHAKES in progress, before a session or database read: the surplus of
+a reconnect storm waits on the clients' backoff instead of daphne's handshake timeout.
 
 :meth:`Hub.drain` is the graceful shutdown (see :mod:`realtime.serving`): new sockets are
 refused with 1001, every open one is flushed and closed with 1001, their leases and presence
@@ -45,8 +48,15 @@ from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from . import auth, limits, presence
-from .protocol import GOING_AWAY, GOING_AWAY_MESSAGE, HEARTBEAT_TIMEOUT
+from . import auth, limits, presence, stats
+from .protocol import (
+    GOING_AWAY,
+    GOING_AWAY_MESSAGE,
+    HEARTBEAT_TIMEOUT,
+    TRY_AGAIN_LATER,
+    encode,
+    error,
+)
 from .redis_loop import loop_client
 from .tickets import Credential
 
@@ -107,6 +117,7 @@ class Hub:
         self.leaving: dict[str, Socket] = {}
         self.draining = False
         self.admission = asyncio.Semaphore(ADMISSIONS_AT_ONCE)
+        self.handshaking = 0  # handshakes in progress (HandshakeGate)
         self._beat: asyncio.Task | None = None
         self.process_id = uuid.uuid4().hex
         self._empty = asyncio.Event()
@@ -230,3 +241,56 @@ class Hub:
 def hub() -> Hub:
     """This loop's hub."""
     return loop_singleton(Hub, Hub)
+
+
+#: Seconds a turned-away client is told to wait (a hint: the page backs off with jitter).
+BUSY_RETRY_AFTER = 2.0
+
+
+class HandshakeGate:
+    """ASGI middleware in front of the WebSocket stack: at most WS_MAX_PENDING_HANDSHAKES
+    handshakes in progress in this process — from the request to the application's first
+    frame or close — and any more accepted and closed at once with 1013 after an error frame
+    ``server_busy`` with ``retry_after``. Turning one away costs no session, database or Redis
+    read, so a storm's surplus costs almost nothing until its clients come back."""
+
+    def __init__(self, application: Callable) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        sockets = hub()
+        if sockets.handshaking >= settings.WS_MAX_PENDING_HANDSHAKES:
+            stats.record_limit_hit("pending_handshakes")
+            await _turn_away(receive, send)
+            return
+        sockets.handshaking += 1
+        pending = True
+
+        def done() -> None:
+            nonlocal pending
+            if pending:
+                pending = False
+                sockets.handshaking -= 1
+
+        async def send_watched(message: dict) -> None:
+            if pending and message["type"] in ("websocket.send", "websocket.close"):
+                done()
+            await send(message)
+
+        try:
+            await self.application(scope, receive, send_watched)
+        finally:
+            done()
+
+
+async def _turn_away(receive: Callable, send: Callable) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return  # the client left first
+    busy = error(
+        "server_busy",
+        "Too many connections are opening here right now; retry shortly.",
+        retry_after=BUSY_RETRY_AFTER,
+    )
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": encode(busy)})
+    await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": "server_busy"})
