@@ -73,7 +73,8 @@ GOING_AWAY_MESSAGE = "The server is restarting; reconnect."
 POLICY_VIOLATION = 1008
 #: A fault of ours (logged); reconnect later.
 INTERNAL_ERROR = 1011
-#: Over a connection limit, or a dependency (Redis) unavailable: try again later.
+#: Over a connection limit, too many handshakes in progress (``server_busy``, with a
+#: ``retry_after`` hint in seconds), or a dependency (Redis) unavailable: try again later.
 TRY_AGAIN_LATER = 1013
 #: Not signed in: no session from a trusted origin, and no valid ticket; on an open socket,
 #: signed out (session or API token gone) or the login deactivated.
