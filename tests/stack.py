@@ -44,6 +44,10 @@ def pytest_load_initial_conftests(
         _running.close()
         raise
     os.environ.update(_services.settings_env())
+    # The test database is dropped when the run ends, which PostgreSQL refuses while any
+    # thread or daphne child still keeps a connection: here each call closes its own.
+    # (Production keeps them, DATABASE_CONN_MAX_AGE; tests/test_settings.py checks that.)
+    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -25,6 +25,8 @@ print(json.dumps({
     "ALPACA_DATA_CREDENTIALS": s.ALPACA_DATA_CREDENTIALS,
     "REDIS_URL": s.REDIS_URL,
     "REDIS_IS_EMBEDDED": s.REDIS_IS_EMBEDDED,
+    "CONN_MAX_AGE": s.DATABASES["default"]["CONN_MAX_AGE"],
+    "CONN_HEALTH_CHECKS": s.DATABASES["default"]["CONN_HEALTH_CHECKS"],
 }))
 """
 
@@ -73,6 +75,8 @@ def test_no_keys_uses_builtin_sandbox_and_embedded_redis():
     assert s["ALPACA_DATA_CREDENTIALS"] == ["sandbox-key", "sandbox-secret"]
     assert s["REDIS_IS_EMBEDDED"] is True
     assert s["REDIS_URL"] == "redis://127.0.0.1:6999/0"
+    # A thread keeps its database connection (a socket's handshake makes three calls).
+    assert (s["CONN_MAX_AGE"], s["CONN_HEALTH_CHECKS"]) == (60, True)
 
 
 def test_keys_with_alpaca_sandbox_use_hosted_sandbox():
