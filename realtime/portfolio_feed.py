@@ -50,4 +50,4 @@ async def missed_updates(account_id: str, last_seq: int) -> list[tuple[int, str]
     kept = await fanout.updates_since(account_id, last_seq)
     if kept is None:
         return None
-    return [(seq, p.encode(p.update(seq, data))) for seq, data in kept]
+    return [(seq, p.frame("update", seq, data)) for seq, data in kept]

@@ -60,7 +60,7 @@ def test_partial_updates_applied_in_order_rebuild_the_whole_state(path) -> None:
 def test_unsent_updates_merged_are_one_update_doing_all(path) -> None:
     """What a slow socket's outbox sends: the merge of every update it could not send yet."""
     frames = [
-        protocol.encode(protocol.update(seq, protocol.changes(before, after)))
+        protocol.frame("update", seq, protocol.encode(protocol.changes(before, after)))
         for seq, (before, after) in enumerate(zip(path, path[1:], strict=False), start=2)
     ]
     merged = frames[0]

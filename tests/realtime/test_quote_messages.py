@@ -253,8 +253,8 @@ async def test_the_first_message_after_a_quiet_spell_is_written_at_once(redis_cl
         # Its first flush found nothing (a peek at the one flag no figure shows).
         wait_for(lambda: batcher._quiet, 10, "the writer's first look")
         await batcher.on_trade(stock_trade("NVDA", 190.25, 7, at(OPEN)))
-        wait_for(lambda: redis_client.exists(f"{PRICE_PREFIX}NVDA"), 10, "the leading edge")
-        assert batcher.flushes == 1
+        wait_for(lambda: batcher.flushes == 1, 10, "the leading edge")
+        assert redis_client.hget(f"{PRICE_PREFIX}NVDA", "trade_price") == b"190.25"
     finally:
         stop.set()
         batcher.wake()
