@@ -202,12 +202,15 @@ def test_the_frontier_holds_the_current_portfolio_and_its_marked_points_recomput
 
 
 def test_performance_recomputes_from_the_history_and_the_benchmark(
-    api, raw, closes, shape_account
+    api, raw, closes, shape_account, settings
 ) -> None:
     path = f"/trading/accounts/{shape_account['diversified']}/account/portfolio/history"
     params = {"period": "3M", "timeframe": "1D", "pnl_reset": "no_reset"}
     # The history's last point is the live equity, which moves whenever a price does: the
-    # answer is checked against a history read unchanged just before and just after it.
+    # answer is checked against a history read unchanged just before and just after it, so
+    # neither the answer nor its history may come from the cache (an earlier test's moment).
+    settings.ANALYTICS_CACHE_TTL = 0
+    settings.HISTORY_CACHE_TTL = 0
     for _ in range(10):
         history = raw(path, **params)
         body = api("diversified", "/api/portfolio/performance?period=3M&benchmark=SPY")
